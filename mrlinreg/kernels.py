@@ -1,0 +1,185 @@
+"""Per-block partial sums computed by the mappers, and their merge in the reducer.
+
+Each accumulator holds O(d^2) numbers whatever the number of rows, takes
+parsed blocks with :meth:`add`, travels as a JSON-safe dict (``to_dict`` /
+``from_dict``, exact float64 via :mod:`mrlinreg.codec`) and merges with
+others.  The reducer merges partials in a canonical order (sorted by their
+serialised form), so a pass's result does not depend on which mapper finished
+first.
+
+Conventions (see :mod:`mrlinreg.numerics.scaling`): ``A`` is the design
+matrix, ``y`` the label, ``W`` (p, m) a set of candidate weight vectors, ``P``
+(p, q) a set of directions.  Sums, not means: the driver divides by ``n``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mrlinreg.codec import decode_arrays, encode_arrays
+from mrlinreg.numerics import tsqr
+from mrlinreg.numerics.scaling import design_matrix
+
+
+class MomentsAccumulator:
+    """Count, mean and centred sum of squares of each column (Chan et al. merge).
+
+    ``columns`` stacks the features and the label, so one pass gives the
+    feature means and spreads for standardisation and the label's variance.
+    """
+
+    kind = "moments"
+
+    def __init__(self, k: int):
+        self.n = 0
+        self.mean = np.zeros(k)
+        self.m2 = np.zeros(k)
+
+    def add(self, Z: np.ndarray) -> None:
+        m = Z.shape[0]
+        if m == 0:
+            return
+        b_mean = Z.mean(axis=0)
+        b_m2 = ((Z - b_mean) ** 2).sum(axis=0)
+        self._combine(m, b_mean, b_m2)
+
+    def _combine(self, m, b_mean, b_m2):
+        n = self.n + m
+        delta = b_mean - self.mean
+        self.mean = self.mean + delta * (m / n)
+        self.m2 = self.m2 + b_m2 + delta**2 * (self.n * m / n)
+        self.n = n
+
+    def merge(self, other: "MomentsAccumulator") -> None:
+        if other.n:
+            self._combine(other.n, other.mean, other.m2)
+
+    def to_dict(self) -> dict:
+        return encode_arrays({"kind": self.kind, "n": self.n, "mean": self.mean, "m2": self.m2})
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "MomentsAccumulator":
+        d = decode_arrays(d)
+        acc = cls(len(d["mean"]))
+        acc.n, acc.mean, acc.m2 = int(d["n"]), d["mean"], d["m2"]
+        return acc
+
+
+class EvaluateAccumulator:
+    """Loss, gradient and curvature sums at candidate points.
+
+    For each column ``w`` of ``W``: ``sse = ||A w - y||^2``,
+    ``grad = A^T (A w - y)``, ``abs = sum |A w - y|``; for each column ``p``
+    of ``P``: ``hp = A^T A p``; with ``hessian``: ``gram = A^T A``.
+    """
+
+    kind = "evaluate"
+
+    def __init__(self, W, P, shift, scale, fit_intercept, hessian=False):
+        self.W = np.asarray(W, dtype=np.float64)
+        self.P = np.asarray(P, dtype=np.float64)
+        self.shift, self.scale, self.fit_intercept = shift, scale, fit_intercept
+        p, m = self.W.shape
+        self.n = 0
+        self.sse = np.zeros(m)
+        self.abs = np.zeros(m)
+        self.grad = np.zeros((p, m))
+        self.hp = np.zeros((p, self.P.shape[1]))
+        self.gram = np.zeros((p, p)) if hessian else None
+
+    def add(self, X: np.ndarray, y: np.ndarray) -> None:
+        if X.shape[0] == 0:
+            return
+        A = design_matrix(X, self.shift, self.scale, self.fit_intercept)
+        with np.errstate(all="ignore"):  # a diverging candidate is judged by the driver
+            R = A @ self.W - y[:, None]
+            self.sse += np.einsum("ij,ij->j", R, R)
+            self.abs += np.abs(R).sum(axis=0)
+            self.grad += A.T @ R
+            if self.P.shape[1]:
+                self.hp += A.T @ (A @ self.P)
+            if self.gram is not None:
+                self.gram += A.T @ A
+        self.n += X.shape[0]
+
+    def merge(self, other: "EvaluateAccumulator") -> None:
+        self.n += other.n
+        self.sse = self.sse + other.sse
+        self.abs = self.abs + other.abs
+        self.grad = self.grad + other.grad
+        self.hp = self.hp + other.hp
+        if self.gram is not None:
+            self.gram = self.gram + other.gram
+
+    def to_dict(self) -> dict:
+        d = {"kind": self.kind, "n": self.n, "sse": self.sse, "abs": self.abs,
+             "grad": self.grad, "hp": self.hp}
+        if self.gram is not None:
+            d["gram"] = self.gram
+        return encode_arrays(d)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "EvaluateAccumulator":
+        d = decode_arrays(d)
+        acc = cls.__new__(cls)
+        acc.n, acc.sse, acc.abs = int(d["n"]), d["sse"], d["abs"]
+        acc.grad, acc.hp, acc.gram = d["grad"], d["hp"], d.get("gram")
+        return acc
+
+
+class QRAccumulator:
+    """The R factor of ``[A y]`` by tall-and-skinny QR (Constantine & Gleich 2011)."""
+
+    kind = "tsqr"
+
+    def __init__(self, shift, scale, fit_intercept):
+        self.shift, self.scale, self.fit_intercept = shift, scale, fit_intercept
+        self.n = 0
+        self.R = None
+
+    def add(self, X: np.ndarray, y: np.ndarray) -> None:
+        if X.shape[0] == 0:
+            return
+        A = design_matrix(X, self.shift, self.scale, self.fit_intercept)
+        self.R = tsqr.update(self.R, np.hstack([A, y[:, None]]))
+        self.n += X.shape[0]
+
+    def merge(self, other: "QRAccumulator") -> None:
+        self.n += other.n
+        parts = [r for r in (self.R, other.R) if r is not None]
+        self.R = tsqr.merge(parts) if parts else None
+
+    def to_dict(self) -> dict:
+        d = {"kind": self.kind, "n": self.n}
+        if self.R is not None:
+            d["R"] = self.R
+        return encode_arrays(d)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "QRAccumulator":
+        d = decode_arrays(d)
+        acc = cls.__new__(cls)
+        acc.n, acc.R = int(d["n"]), d.get("R")
+        return acc
+
+
+ACCUMULATORS = {c.kind: c for c in (MomentsAccumulator, EvaluateAccumulator, QRAccumulator)}
+
+
+def merge_partials(dicts):
+    """Merge serialised partials of one kind in a canonical (sorted) order."""
+    import json
+
+    ordered = sorted(dicts, key=lambda d: json.dumps(d, sort_keys=True))
+    cls = ACCUMULATORS[ordered[0]["kind"]]
+    if cls is QRAccumulator:  # one re-factorisation of all stacked R's
+        accs = [cls.from_dict(d) for d in ordered]
+        total = cls.__new__(cls)
+        total.n = sum(a.n for a in accs)
+        Rs = [a.R for a in accs if a.R is not None]
+        total.R = tsqr.merge(Rs) if Rs else None
+        return total
+    total = cls.from_dict(ordered[0])
+    for d in ordered[1:]:
+        total.merge(cls.from_dict(d))
+    return total

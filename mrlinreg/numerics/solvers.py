@@ -1,0 +1,300 @@
+"""Iterative solvers for least squares in the working space.
+
+Objective (see :mod:`mrlinreg.numerics.scaling` for ``A`` and ``w``)::
+
+    f(w) = ||A w - y||^2 / (2 n),   grad f = A^T (A w - y) / n,   H = A^T A / n
+
+The reported ``loss`` is the mean squared error ``2 f(w)``.
+
+Every solver talks to the data only through an *oracle*: a callable
+``oracle(W, P, hessian) -> Evaluation`` that evaluates the loss and gradient
+at each column of ``W`` (p, m), the curvature products ``H P`` for the
+columns of ``P`` (p, q), and the Hessian when asked.  One oracle call is one
+pass over the data: a MapReduce job (``passes`` strategy) or a few small
+matrix products on the R factor of ``[A y]`` (``stats`` strategy).  The
+solvers cannot tell the two apart, which is what makes their iterates equal.
+
+Solvers keep their whole state in a dict of arrays and scalars, so a run can
+be snapshotted after any iteration and resumed bit-for-bit.  They are kept in
+the :data:`SOLVERS` registry (dask-glm style): ``SOLVERS[name](options)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Evaluation:
+    """What one pass returns, already divided by ``n``."""
+
+    n: int
+    loss: np.ndarray          # (m,) mean squared error at each point
+    grad: np.ndarray          # (p, m) gradient of f = loss / 2
+    hp: np.ndarray            # (p, q) H @ P
+    hessian: np.ndarray | None = None  # (p, p)
+    mae: np.ndarray | None = None      # (m,) mean absolute residual, when known
+
+
+@dataclass
+class Step:
+    """One iteration's record (what the history and the snapshots keep)."""
+
+    iteration: int
+    loss: float
+    grad_norm: float
+    step: float
+    passes: int
+
+
+class DivergenceError(RuntimeError):
+    """The loss rose or stopped being finite: the run cannot go on."""
+
+
+class SolverOptions:
+    """Options common to the iterative solvers.
+
+    learning_rate : float
+        Fixed step of gradient descent, or the first trial step of the line search.
+    line_search : {"armijo", "none"}
+    tol : float
+        Converged when ``||g_k|| <= tol * ||g_0||`` or when the relative loss
+        change is below ``tol**2`` (for a quadratic, loss error is the square
+        of weight error, so both criteria ask for the same accuracy).
+    """
+
+    def __init__(self, learning_rate=1.0, line_search="armijo", tol=1e-6,
+                 armijo_c=1e-4, backtrack=0.5, candidates=6, max_backtracks=60):
+        if not (np.isfinite(learning_rate) and learning_rate > 0):
+            raise ValueError("--learning-rate must be a positive number")
+        if not (np.isfinite(tol) and 0 < tol < 1):
+            raise ValueError("--tol must be in (0, 1)")
+        if line_search not in ("armijo", "none"):
+            raise ValueError("--line-search must be 'armijo' or 'none'")
+        self.learning_rate = float(learning_rate)
+        self.line_search = line_search
+        self.tol = float(tol)
+        self.armijo_c = armijo_c
+        self.backtrack = backtrack
+        self.candidates = candidates
+        self.max_backtracks = max_backtracks
+
+
+def _col(v):
+    return np.asarray(v, dtype=np.float64).reshape(-1, 1)
+
+
+def _no_dirs(p):
+    return np.zeros((p, 0))
+
+
+class _Solver:
+    """Shared bookkeeping: state dict, the first evaluation, convergence."""
+
+    name = ""
+
+    def __init__(self, options: SolverOptions):
+        self.opt = options
+        self.state: dict = {}
+
+    def start(self, oracle, w0) -> Step:
+        """Evaluate at the starting point (iteration 0)."""
+        w0 = np.asarray(w0, dtype=np.float64)
+        ev = oracle(_col(w0), _no_dirs(len(w0)), self.needs_hessian)
+        loss, g = float(ev.loss[0]), ev.grad[:, 0]
+        _check_finite_start(loss, g)
+        self.state = {"w": w0, "loss": loss, "g": g, "g0_norm": float(np.linalg.norm(g)),
+                      "iteration": 0, "prev_loss": None}
+        if ev.hessian is not None:
+            self.state["hessian"] = ev.hessian
+        self._after_start(ev)
+        return Step(0, loss, float(np.linalg.norm(g)), 0.0, 1)
+
+    needs_hessian = False
+
+    def _after_start(self, ev):
+        pass
+
+    def converged(self) -> bool:
+        s = self.state
+        gn = float(np.linalg.norm(s["g"]))
+        if gn <= self.opt.tol * s["g0_norm"] or gn == 0.0:
+            return True
+        prev = s.get("prev_loss")
+        if prev is None:
+            return False
+        return abs(prev - s["loss"]) <= self.opt.tol**2 * max(abs(s["loss"]), 1e-300)
+
+    def _accept(self, w, loss, g):
+        s = self.state
+        s["prev_loss"] = s["loss"]
+        s["w"], s["loss"], s["g"] = w, loss, g
+        s["iteration"] += 1
+
+
+def _check_finite_start(loss, g):
+    if not (np.isfinite(loss) and np.all(np.isfinite(g))):
+        raise DivergenceError(
+            "the loss is not finite at the starting point: the data's values are too "
+            "large for double precision; rescale them or use --standardize")
+
+
+class GradientDescent(_Solver):
+    """Steepest descent, ``w <- w - t g``.
+
+    With ``line_search="armijo"`` one pass evaluates several trial steps at
+    once, ``t0 * 2, t0, t0 / 2, ...`` (``t0`` the last accepted step), and
+    keeps, among those meeting Armijo's sufficient-decrease condition
+    ``f(w - t g) <= f(w) - c t ||g||^2``, the one of lowest loss.  When none
+    qualifies the next pass tries smaller steps.  A fixed step
+    (``line_search="none"``) that makes the loss rise or overflow raises
+    :class:`DivergenceError` with the largest stable step estimated from the
+    observed curvature.
+    """
+
+    name = "gd"
+
+    def _after_start(self, ev):
+        self.state["t"] = self.opt.learning_rate
+
+    def iterate(self, oracle) -> Step:
+        s = self.state
+        w, g, f = s["w"], s["g"], s["loss"] / 2
+        gg = float(g @ g)
+        if self.opt.line_search == "none":
+            t = s["t"]
+            ev = oracle(_col(w - t * g), _no_dirs(len(w)), False)
+            loss, g_new = float(ev.loss[0]), ev.grad[:, 0]
+            if not np.isfinite(loss) or loss > s["loss"] * (1 + 1e-12):
+                raise DivergenceError(_divergence_message(s, t, w, g, loss, g_new))
+            self._accept(w - t * g, loss, g_new)
+            return Step(s["iteration"], loss, float(np.linalg.norm(g_new)), t, 1)
+        t0, passes = s["t"] * 2.0, 0
+        for _ in range(self.opt.max_backtracks):
+            ts = t0 * self.opt.backtrack ** np.arange(self.opt.candidates)
+            W = w[:, None] - g[:, None] * ts[None, :]
+            ev = oracle(W, _no_dirs(len(w)), False)
+            passes += 1
+            with np.errstate(invalid="ignore"):
+                ok = np.isfinite(ev.loss) & (ev.loss / 2 <= f - self.opt.armijo_c * ts * gg)
+            if ok.any():
+                j = int(np.flatnonzero(ok)[np.argmin(ev.loss[ok])])
+                s["t"] = float(ts[j])
+                self._accept(W[:, j], float(ev.loss[j]), ev.grad[:, j])
+                return Step(s["iteration"], float(ev.loss[j]),
+                            float(np.linalg.norm(ev.grad[:, j])), float(ts[j]), passes)
+            t0 = float(ts[-1]) * self.opt.backtrack
+        raise DivergenceError(
+            "the line search found no step that lowers the loss; the data may hold values "
+            "too large for double precision: try --standardize")
+
+
+def _divergence_message(s, t, w, g, loss, g_new):
+    # curvature along -g observed from the gradient change: L >= |g_new - g| / |t g|
+    L = np.linalg.norm(g_new - g) / (t * np.linalg.norm(g)) if np.all(np.isfinite(g_new)) else None
+    hint = ""
+    if L and np.isfinite(L) and L > 0:
+        hint = f" The observed curvature suggests steps below {2 / L:.3g} are stable."
+    what = "became non-finite" if not np.isfinite(loss) else f"rose from {s['loss']:.6g} to {loss:.6g}"
+    return (f"gradient descent is diverging: at iteration {s['iteration'] + 1} the loss {what} "
+            f"with the fixed step {t:g}.{hint} Use a smaller --learning-rate, "
+            f"--line-search armijo (which picks the step itself), or --standardize.")
+
+
+class ConjugateGradient(_Solver):
+    """Linear conjugate gradient on the normal equations ``H w = A^T y / n``.
+
+    One pass per iteration computes ``H p`` (and the loss and gradient at the
+    current point, for the history and the convergence test).  Exact step
+    ``alpha = r.r / p.Hp``; Fletcher-Reeves ``beta``.  On a quadratic with
+    ``p`` distinct curvatures it converges in at most ``p`` iterations, where
+    steepest descent needs a number that grows with the condition number.
+    """
+
+    name = "cg"
+
+    def _after_start(self, ev):
+        r = -self.state["g"]
+        self.state["r"], self.state["dir"] = r, r.copy()
+
+    def iterate(self, oracle) -> Step:
+        s = self.state
+        w, r, d = s["w"], s["r"], s["dir"]
+        ev = oracle(_col(w), _col(d), False)
+        s["loss"] = float(ev.loss[0])  # measured at w; the model below predicts the next
+        hd = ev.hp[:, 0]
+        dhd = float(d @ hd)
+        rr = float(r @ r)
+        if not (np.isfinite(dhd) and dhd > 0):
+            raise DivergenceError(
+                "conjugate gradient met a direction of zero or negative curvature: the "
+                "features are linearly dependent; drop a column or use --solver qr")
+        alpha = rr / dhd
+        w_new = w + alpha * d
+        r_new = r - alpha * hd
+        beta = float(r_new @ r_new) / rr
+        s["r"], s["dir"] = r_new, r_new + beta * d
+        # loss at w_new from the quadratic model, exact for least squares:
+        # f(w + a d) = f(w) - a r.d + a^2/2 d.Hd
+        loss_new = s["loss"] + 2 * (-alpha * float(r @ d) + 0.5 * alpha**2 * dhd)
+        self._accept(w_new, max(loss_new, 0.0), -r_new)
+        return Step(s["iteration"], s["loss"], float(np.linalg.norm(r_new)), alpha, 1)
+
+
+class Newton(_Solver):
+    """Newton's method: ``w <- w - H^{-1} g`` with gradient and Hessian from one pass.
+
+    For squared loss the model is exact, so one step lands on the minimum; the
+    next pass only confirms it (gradient ~ 0).
+    """
+
+    name = "newton"
+    needs_hessian = True
+
+    def iterate(self, oracle) -> Step:
+        s = self.state
+        w, g, H = s["w"], s["g"], s["hessian"]
+        d = -_solve_spd(H, g)
+        w_new = w + d
+        ev = oracle(_col(w_new), _no_dirs(len(w)), True)
+        loss = float(ev.loss[0])
+        if not np.isfinite(loss):
+            raise DivergenceError("Newton's step produced a non-finite loss")
+        s["hessian"] = ev.hessian
+        self._accept(w_new, loss, ev.grad[:, 0])
+        return Step(s["iteration"], loss, float(np.linalg.norm(ev.grad[:, 0])), 1.0, 1)
+
+
+def _solve_spd(H, g):
+    try:
+        L = np.linalg.cholesky(H)
+    except np.linalg.LinAlgError:
+        raise DivergenceError(
+            "the Hessian is singular: the features are linearly dependent; drop a column "
+            "or use --solver qr, which names the dependent columns") from None
+    z = np.linalg.solve(L, g)
+    return np.linalg.solve(L.T, z)
+
+
+SOLVERS = {cls.name: cls for cls in (GradientDescent, ConjugateGradient, Newton)}
+
+
+def evaluate_from_r(R, n, W, P, hessian=False) -> Evaluation:
+    """An oracle answer computed from the R factor of ``[A y]`` alone.
+
+    Since ``R^T R = [A y]^T [A y]``, with ``v = [w; -1]``:
+    ``||A w - y||^2 = ||R v||^2`` and ``A^T (A w - y) = (R^T R v)[:p]``.
+    No cancellation-prone ``y.y - 2 w.A^T y + ...`` expansion is used.
+    """
+    W = np.asarray(W, dtype=np.float64)
+    p = W.shape[0]
+    V = np.vstack([W, -np.ones((1, W.shape[1]))])
+    RV = R @ V
+    sse = np.einsum("ij,ij->j", RV, RV)
+    grad = (R.T @ RV)[:p]
+    Rx = R[:, :p]
+    hp = Rx.T @ (Rx @ P) if P.shape[1] else np.zeros((p, 0))
+    H = (Rx.T @ Rx) / n if hessian else None
+    return Evaluation(n=n, loss=sse / n, grad=grad / n, hp=hp / n, hessian=H)

@@ -1,0 +1,103 @@
+"""``python jobs/linreg.py ...``: parse, train, print the model; errors as messages.
+
+Exit status: 0 a model was written; 1 training failed (divergence, bad row
+with ``--on-bad-row fail``, a pass failed); 2 the command or input is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import sys
+import tempfile
+
+from pipelines.inputs import InputError, resolve_format
+from pipelines.passes import BadRowError, PassError, PassRunner
+from pipelines.train import Progress, TrainingError, new_run_id, train
+
+
+def check_finite(obj, where="model"):
+    """Raise ValueError if any number in a JSON-ready structure is NaN or infinite."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        raise ValueError(f"non-finite number in {where}")
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            check_finite(v, f"{where}.{k}")
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            check_finite(v, f"{where}[{i}]")
+
+
+def write_model(record, path, fs) -> None:
+    """Write the model JSON to a local path or, through mrjob's filesystem, to HDFS."""
+    text = json.dumps(record, indent=2, sort_keys=True) + "\n"
+    if "://" not in path or path.startswith("file://"):
+        path = path[len("file://"):] if path.startswith("file://") else path
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+        return
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        f.write(text)
+    try:
+        if fs.exists(path):
+            fs.rm(path)
+        fs.put(f.name, path)
+    finally:
+        os.unlink(f.name)
+
+
+def _quiet_mrjob():
+    # mrjob's INFO chatter (config search, temp dirs) would drown the progress lines
+    logging.getLogger("mrjob").setLevel(logging.WARNING)
+    for name in ("mrjob.conf", "mrjob.inline"):  # "no configs", "inline ignores py_files"
+        logging.getLogger(name).setLevel(logging.ERROR)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+
+
+def main(argv=None) -> int:
+    from jobs.linreg import MRLinRegPass
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    _quiet_mrjob()
+    job = MRLinRegPass(args=argv)  # validates every option; exits 2 with usage on error
+    opts = job.options
+    if not opts.args:
+        print("error: no INPUT given (files, directories or hdfs:// URIs)", file=sys.stderr)
+        return 2
+    progress = Progress(opts.quiet)
+    workdir = tempfile.mkdtemp(prefix="mrlinreg-")
+    try:
+        with job.make_runner() as r:
+            fs = r.fs
+        fmt, features, label = resolve_format(
+            opts.args, fs, delimiter=opts.delimiter, label=opts.label,
+            features=opts.features, schema_path=opts.schema)
+        runner = PassRunner(argv, workdir, block_rows=opts.block_rows, on_bad_row=opts.on_bad_row)
+        record = train(runner, fmt, features, label, opts, progress=progress)
+        record = {"run_id": new_run_id(), "model_name": opts.model_name, **record}
+        check_finite(record)
+        if opts.output_model:
+            write_model(record, opts.output_model, fs)
+        if opts.summary and record.get("summary"):
+            from mrlinreg.numerics.summary import format_summary
+
+            print(format_summary(record["summary"]), file=sys.stderr)
+        json.dump(record, sys.stdout, sort_keys=True)
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+        return 0
+    except (InputError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except (TrainingError, BadRowError, PassError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -1,0 +1,49 @@
+"""The two ways of answering a solver's question (see :mod:`mrlinreg.numerics.solvers`).
+
+``PassOracle`` runs one MapReduce pass over the data per question;
+``StatsOracle`` answers from the R factor of ``[A y]`` collected by one
+earlier pass.  Same inputs, same :class:`Evaluation` out.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mrlinreg.codec import encode_array
+from mrlinreg.numerics.solvers import Evaluation, evaluate_from_r
+
+
+class PassOracle:
+    """Each call is one ``evaluate`` pass of ``jobs/linreg.py``."""
+
+    strategy = "passes"
+
+    def __init__(self, runner, fmt, shift, scale, fit_intercept):
+        self.runner = runner
+        self.base = {"pass": "evaluate", "format": fmt.to_dict(), "shift": encode_array(shift),
+                     "scale": encode_array(scale), "fit_intercept": fit_intercept}
+        self.calls = 0
+
+    def __call__(self, W, P, hessian=False) -> Evaluation:
+        res = self.runner.run(dict(self.base, points=encode_array(W), directions=encode_array(P),
+                                   hessian=bool(hessian)))
+        self.calls += 1
+        acc, n = res.acc, res.acc.n
+        if n == 0:
+            raise ValueError("no valid rows in the input")
+        return Evaluation(n=n, loss=acc.sse / n, grad=acc.grad / n, hp=acc.hp / n,
+                          hessian=None if acc.gram is None else acc.gram / n, mae=acc.abs / n)
+
+
+class StatsOracle:
+    """Answers from the R factor of ``[A y]``: no pass over the data."""
+
+    strategy = "stats"
+
+    def __init__(self, R, n):
+        self.R, self.n = np.asarray(R), int(n)
+        self.calls = 0
+
+    def __call__(self, W, P, hessian=False) -> Evaluation:
+        self.calls += 1
+        return evaluate_from_r(self.R, self.n, W, P, hessian)

@@ -1,0 +1,102 @@
+"""Run one MapReduce pass of ``jobs/linreg.py`` and return its merged partial sums.
+
+Each call builds a fresh mrjob runner ("each runner runs a single job once"),
+hands the tasks their parameters in a ``--params`` side file, ships the
+``mrlinreg`` package to the tasks as a zip on their ``PYTHONPATH``
+(``--py-files``) so that ``-r hadoop`` nodes need nothing pre-installed but
+Python and the dependencies, and turns task failures into one clear error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass
+
+from mrlinreg import kernels
+
+log = logging.getLogger(__name__)
+
+
+class PassError(RuntimeError):
+    """A pass failed; the message says why, in the user's terms."""
+
+
+class BadRowError(PassError):
+    """``--on-bad-row fail`` met a bad row."""
+
+
+@dataclass
+class PassResult:
+    acc: object          # the merged accumulator (kernels.*Accumulator)
+    bad_rows: dict       # reason -> count
+
+
+def build_package_zip(dest_dir: str) -> str:
+    """Zip the ``mrlinreg`` package for ``--py-files`` and return the zip's path."""
+    import mrlinreg
+
+    root = os.path.dirname(os.path.abspath(mrlinreg.__file__))
+    path = os.path.join(dest_dir, "mrlinreg.zip")
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = [d for d in dirs if d not in ("__pycache__", "cluster")]
+            for name in files:
+                if name.endswith(".py"):
+                    full = os.path.join(folder, name)
+                    zf.write(full, os.path.relpath(full, os.path.dirname(root)))
+    return path
+
+
+class PassRunner:
+    """Runs passes with the user's mrjob options and inputs.
+
+    Parameters
+    ----------
+    job_args : list of str
+        The user's command line (mrjob options, model options, inputs).
+    workdir : str
+        Where params files and the package zip are written.
+    """
+
+    def __init__(self, job_args, workdir, block_rows=65536, on_bad_row="skip"):
+        self.job_args = list(job_args)
+        self.workdir = workdir
+        self.block_rows = block_rows
+        self.on_bad_row = on_bad_row
+        self.package_zip = build_package_zip(workdir)
+        self.passes = 0
+
+    def run(self, params: dict) -> PassResult:
+        from jobs.linreg import MRLinRegPass
+        from mrjob.step import StepFailedException
+
+        params = dict(params, block_rows=self.block_rows, on_bad_row=self.on_bad_row)
+        fd, path = tempfile.mkstemp(prefix="params-", suffix=".json", dir=self.workdir)
+        with os.fdopen(fd, "w") as f:
+            json.dump(params, f)
+        args = ["--params", path, "--py-files", self.package_zip] + self.job_args
+        job = MRLinRegPass(args=args)
+        self.passes += 1
+        try:
+            with job.make_runner() as runner:
+                runner.run()
+                records = dict(job.parse_output(runner.cat_output()))
+        except StepFailedException as e:
+            raise PassError(f"MapReduce pass {self.passes} failed: {e}. "
+                            "The task logs above say why.") from None
+        finally:
+            os.unlink(path)
+        if "bad_row" in records:
+            b = records["bad_row"]
+            raise BadRowError(
+                f"bad row ({b['reason'].replace('_', ' ')}) in {b['file']}: {b['line']!r}. "
+                "Fix the input, or use --on-bad-row skip to count and skip such rows.")
+        if "partial" not in records:
+            raise PassError("the input holds no rows")
+        rec = records["partial"]
+        return PassResult(kernels.ACCUMULATORS[rec["acc"]["kind"]].from_dict(rec["acc"]),
+                          rec["bad"])

@@ -1,0 +1,209 @@
+"""The training driver: passes, iterations, convergence, the model record.
+
+    moments pass  ->  shift/scale  ->  [tsqr pass]  ->  solver iterations  ->  record
+
+The moments pass gives the row count and each column's mean and spread, for
+standardisation and R².  With the ``stats`` strategy (or ``--solver qr``) one
+more pass collects the R factor of ``[A y]`` and every iteration runs in the
+driver on it; with ``passes`` every iteration is a MapReduce pass.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+
+from mrlinreg.codec import encode_array
+from mrlinreg.numerics.scaling import standardization, to_original
+from mrlinreg.numerics.solvers import SOLVERS, SolverOptions, Step
+from pipelines.oracles import PassOracle, StatsOracle
+
+STATS_MAX_FEATURES = 1000  # auto strategy: a (p+1)^2 R factor is small up to here
+
+
+class TrainingError(RuntimeError):
+    """Training cannot produce a trustworthy model; the message says what to change."""
+
+
+@dataclass
+class Hooks:
+    """Optional callbacks: snapshots after each iteration, a state to resume from."""
+
+    on_iteration: object = None      # f(step: Step, solver) -> None
+    resume_state: dict | None = None  # a solver state saved by on_iteration
+    resume_history: list = field(default_factory=list)
+
+
+def new_run_id() -> str:
+    now = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return f"{now}-{uuid.uuid4().hex[:8]}"
+
+
+def choose_strategy(requested: str, solver: str, p: int) -> str:
+    """``auto`` picks ``stats`` while the (p+1)^2 R factor stays small; qr is always one pass."""
+    if solver == "qr":
+        return "stats"
+    if requested == "auto":
+        return "stats" if p <= STATS_MAX_FEATURES else "passes"
+    return requested
+
+
+class Progress:
+    """Per-iteration progress lines on stderr."""
+
+    def __init__(self, quiet=False, stream=None):
+        self.quiet, self.stream, self.t0 = quiet, stream or sys.stderr, time.monotonic()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.t0
+
+    def say(self, msg: str) -> None:
+        if not self.quiet:
+            print(msg, file=self.stream, flush=True)
+
+    def step(self, s: Step) -> None:
+        self.say(f"iter {s.iteration:4d}  loss {s.loss:.10e}  |grad| {s.grad_norm:.3e}  "
+                 f"step {s.step:.3e}  elapsed {self.elapsed():7.2f}s")
+
+
+def train(runner, fmt, feature_names, label_name, opts, hooks=None, progress=None) -> dict:
+    """Fit the model and return the model record (a JSON-ready dict, all numbers finite).
+
+    Parameters
+    ----------
+    runner : pipelines.passes.PassRunner
+    fmt : mrlinreg.parsing.RowFormat
+    opts : argparse.Namespace with the model options (see mrlinreg.options)
+    """
+    hooks = hooks or Hooks()
+    progress = progress or Progress(opts.quiet)
+    solver_opts = SolverOptions(learning_rate=opts.learning_rate, line_search=opts.line_search,
+                                tol=opts.tol)
+    if opts.max_iter < 1:
+        raise TrainingError("--max-iter must be at least 1")
+
+    moments = runner.run({"pass": "moments", "format": fmt.to_dict()})
+    bad_rows = moments.bad_rows
+    n = moments.acc.n
+    n_bad = int(sum(bad_rows.values()))
+    if n_bad:
+        progress.say(f"skipped {n_bad} bad rows: " +
+                     ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(bad_rows.items())))
+    if n == 0:
+        raise TrainingError("no valid rows in the input" + (f" ({n_bad} bad rows skipped)" if n_bad else ""))
+    mean, m2 = moments.acc.mean, moments.acc.m2
+    std = np.sqrt(m2 / n)
+    rms = np.sqrt(m2 / n + mean**2)
+    d = len(feature_names)
+    shift, scale = standardization(mean[:d], std[:d], rms[:d], opts.fit_intercept, opts.standardize)
+    warnings = []
+    const = [feature_names[j] for j in range(d) if std[j] == 0]
+    if const:
+        warnings.append(f"constant feature columns {const}: their coefficients are not identifiable")
+    p = d + int(opts.fit_intercept)
+    strategy = choose_strategy(opts.strategy, opts.solver, p)
+    progress.say(f"{n} rows, {d} features; solver {opts.solver}, strategy {strategy}")
+
+    R = None
+    if strategy == "stats" or opts.summary:
+        qr = runner.run({"pass": "tsqr", "format": fmt.to_dict(), "shift": encode_array(shift),
+                         "scale": encode_array(scale), "fit_intercept": opts.fit_intercept})
+        R = qr.acc.R
+
+    working_names = list(feature_names) + (["intercept"] if opts.fit_intercept else [])
+    history = list(hooks.resume_history)
+    if opts.solver == "qr":
+        w, converged, iterations, exact = _solve_exact(R, working_names, warnings)
+        loss = exact.rss / n
+        history.append({"iteration": 1, "loss": loss, "grad_norm": 0.0, "step": 1.0,
+                        "elapsed_s": progress.elapsed()})
+        progress.say(f"qr: exact solution from one pass, loss {loss:.10e}")
+    else:
+        oracle = StatsOracle(R, n) if strategy == "stats" else PassOracle(runner, fmt, shift, scale,
+                                                                            opts.fit_intercept)
+        w, loss, converged, iterations = _iterate(
+            SOLVERS[opts.solver](solver_opts), oracle, p, opts, hooks, history, progress, warnings)
+
+    coef, intercept = to_original(w, shift, scale, opts.fit_intercept)
+    var_y = m2[d] / n
+    r2 = 1.0 - loss / var_y if opts.fit_intercept and var_y > 0 else None
+    record = {
+        "solver": opts.solver,
+        "strategy": strategy,
+        "label": label_name,
+        "features": list(feature_names),
+        "coefficients": {name: float(c) for name, c in zip(feature_names, coef)},
+        "intercept": float(intercept),
+        "iterations": iterations,
+        "converged": bool(converged),
+        "loss": float(loss),
+        "n_rows": int(n),
+        "bad_rows": n_bad,
+        "bad_row_reasons": {k: int(v) for k, v in sorted(bad_rows.items())},
+        "passes": runner.passes,
+        "history": history,
+        "metrics": {"mse": float(loss), "rmse": float(np.sqrt(loss)), "r2": r2},
+        "scaling": {"standardize": opts.standardize, "fit_intercept": opts.fit_intercept,
+                    "shift": shift.tolist(), "scale": scale.tolist()},
+        "working_weights": w.tolist(),
+        "warnings": warnings,
+        "summary": None,
+    }
+    if opts.summary and R is not None:
+        record["summary"] = _summary(runner, fmt, R, n, w, shift, scale, opts, working_names)
+        if record["summary"].get("mae") is not None:
+            record["metrics"]["mae"] = record["summary"]["mae"]
+    for wmsg in warnings:
+        progress.say(f"warning: {wmsg}")
+    return record
+
+
+def _iterate(solver, oracle, p, opts, hooks, history, progress, warnings):
+    if hooks.resume_state is not None:
+        solver.state = hooks.resume_state
+        progress.say(f"resuming at iteration {solver.state['iteration']}")
+    else:
+        s0 = solver.start(oracle, np.zeros(p))
+        progress.step(s0)
+    converged = solver.converged()
+    while not converged and solver.state["iteration"] < opts.max_iter:
+        step = solver.iterate(oracle)
+        history.append({"iteration": step.iteration, "loss": step.loss,
+                        "grad_norm": step.grad_norm, "step": step.step,
+                        "elapsed_s": progress.elapsed()})
+        progress.step(step)
+        if hooks.on_iteration is not None:
+            hooks.on_iteration(step, solver)
+        converged = solver.converged()
+    if not converged:
+        warnings.append(f"not converged after --max-iter {opts.max_iter} iterations "
+                        f"(|grad| {np.linalg.norm(solver.state['g']):.3e}); raise --max-iter, "
+                        "or use --solver cg/newton/qr")
+    return solver.state["w"], solver.state["loss"], converged, solver.state["iteration"]
+
+
+def _solve_exact(R, working_names, warnings):
+    from mrlinreg.numerics import exact
+
+    sol = exact.solve_r(R, names=working_names)
+    if getattr(sol, "rank_deficient", False):
+        raise TrainingError(sol.message)
+    for msg in getattr(sol, "warnings", []) or []:
+        warnings.append(msg)
+    return sol.w, True, 1, sol
+
+
+def _summary(runner, fmt, R, n, w, shift, scale, opts, working_names):
+    from mrlinreg.numerics import summary
+
+    # one more pass for the statistics that need each residual (MAE)
+    oracle = PassOracle(runner, fmt, shift, scale, opts.fit_intercept)
+    ev = oracle(w.reshape(-1, 1), np.zeros((len(w), 0)))
+    return summary.ols_summary(R, n, w, shift=shift, scale=scale,
+                               fit_intercept=opts.fit_intercept, names=working_names,
+                               sum_abs_residuals=float(ev.mae[0] * n))
