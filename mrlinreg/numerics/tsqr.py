@@ -132,9 +132,10 @@ def merge(Rs: Iterable[Optional[np.ndarray]]) -> np.ndarray:
     by adding Gram matrices).  None entries (mappers that saw no rows) are
     skipped.
 
-    The factors are put in a canonical order (by their bytes) before
-    stacking, so the result does not depend on the order in which Hadoop
-    delivers them: the same inputs give bit-identical output.  Different
+    The factors are put in a canonical order (by decreasing norm, ties by
+    their bytes) and the stacked rows sorted by decreasing norm before the
+    QR, so the result does not depend on the order in which Hadoop delivers
+    them: the same inputs give bit-identical output.  Different
     splits of the same rows agree to rounding (about 1e-14 relative to
     ``||R||`` per entry on well-conditioned data).
 
@@ -161,8 +162,13 @@ def merge(Rs: Iterable[Optional[np.ndarray]]) -> np.ndarray:
     (k, k2), = shapes
     if k != k2:
         raise ValueError(f"R factors must be square; got shape {(k, k2)}")
-    factors.sort(key=lambda R: R.tobytes())
+    factors.sort(key=lambda R: (-np.linalg.norm(R), R.tobytes()))
     merged = None
     for start in range(0, len(factors), MERGE_CHUNK):
-        merged = update(merged, np.vstack(factors[start:start + MERGE_CHUNK]))
+        rows = np.vstack(factors[start:start + MERGE_CHUNK])
+        # Rows by decreasing norm (Powell & Reid's row sorting, which makes
+        # Householder QR row-wise stable); the sort is stable and the factor
+        # order canonical, so the result is still order-independent.
+        rows = rows[np.argsort(-np.linalg.norm(rows, axis=1), kind="stable")]
+        merged = update(merged, rows)
     return merged
