@@ -1,0 +1,45 @@
+"""Run ``jobs/linreg.py`` the way a user does, and reference solutions."""
+
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LINREG = os.path.join(ROOT, "jobs", "linreg.py")
+
+
+def run_inline(args):
+    """Run the driver in-process (inline runner). Returns (exit code, record or None, stderr)."""
+    from jobs.linreg import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as e:  # argparse usage errors
+            code = e.code
+    text = out.getvalue().strip()
+    return code, (json.loads(text) if text else None), err.getvalue()
+
+
+def run_cli(args, timeout=600):
+    """Run ``python jobs/linreg.py ARGS`` in a subprocess."""
+    p = subprocess.run([sys.executable, LINREG, *args], capture_output=True, text=True,
+                       timeout=timeout, cwd=ROOT)
+    text = p.stdout.strip()
+    return p.returncode, (json.loads(text) if text else None), p.stderr
+
+
+def lstsq_reference(X, y, fit_intercept=True):
+    A = np.column_stack([X, np.ones(len(y))]) if fit_intercept else X
+    w = np.linalg.lstsq(A, y, rcond=None)[0]
+    return (w[:-1], w[-1]) if fit_intercept else (w, 0.0)
+
+
+def coef_vector(record):
+    return np.array([record["coefficients"][f] for f in record["features"]])
