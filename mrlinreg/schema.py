@@ -1,0 +1,288 @@
+"""Read ``schemas/warehouse.yaml``: the results tables and the snapshot table.
+
+Everything that names a column, a Hive type or an HBase column family reads
+it from here, so the YAML is the only place a column is written down.  This
+module also holds what turns that description into HiveQL (``CREATE`` DDL,
+literals) and into pyarrow schemas, and the strict validation of every
+identifier that reaches HiveQL or HBase.
+
+Identifiers are never quoted-and-hoped: database and table names must match
+:data:`SQL_NAME`, model names and run ids :data:`KEY_NAME`, or a
+:class:`InvalidIdentifierError` says what is allowed.  Values are rendered by
+:func:`hive_literal`, which escapes strings and passes numbers through
+``CAST('<repr>' AS DOUBLE)`` so a float reaches Hive exactly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import pyarrow as pa
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "warehouse.yaml"
+
+#: Hive database, table and column names.
+SQL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+#: Model names and run ids: they become Hive partition values, HBase row-key
+#: parts and file names, so no separators (``#``, ``/``, ``=``), no spaces.
+KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+HIVE_TO_ARROW = {
+    "STRING": pa.string(),
+    "BOOLEAN": pa.bool_(),
+    "INT": pa.int32(),
+    "BIGINT": pa.int64(),
+    "DOUBLE": pa.float64(),
+    "TIMESTAMP": pa.timestamp("us", tz="UTC"),
+}
+
+
+class SchemaError(ValueError):
+    """``warehouse.yaml`` itself is malformed."""
+
+
+class InvalidIdentifierError(ValueError):
+    """A name that would reach HiveQL, HBase or a path is not allowed."""
+
+
+def validate_sql_name(name, what="name"):
+    """Return ``name`` if it is a plain SQL identifier, else raise.
+
+    Parameters
+    ----------
+    name : str
+    what : str
+        What the name is, for the message ("database", "table", ...).
+    """
+    if not isinstance(name, str) or not SQL_NAME.fullmatch(name):
+        raise InvalidIdentifierError(
+            f"invalid {what} {name!r}: use letters, digits and '_' "
+            f"(not starting with a digit), at most 128 characters")
+    return name
+
+
+def validate_key_name(name, what="name"):
+    """Return ``name`` if it is a valid model name or run id, else raise."""
+    if not isinstance(name, str) or not KEY_NAME.fullmatch(name):
+        raise InvalidIdentifierError(
+            f"invalid {what} {name!r}: use letters, digits, '_', '.' and '-' "
+            f"(starting with a letter or digit), at most 128 characters")
+    return name
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    nullable: bool = True
+    comment: str = ""
+
+    @property
+    def arrow_type(self):
+        return HIVE_TO_ARROW[self.type]
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple  # of Column, partition column excluded
+    comment: str = ""
+
+    @property
+    def column_names(self):
+        return [c.name for c in self.columns]
+
+    def arrow_schema(self):
+        """pyarrow schema of the data files (the partition column is in the path)."""
+        return pa.schema([pa.field(c.name, c.arrow_type, nullable=c.nullable)
+                          for c in self.columns])
+
+
+@dataclass(frozen=True)
+class Warehouse:
+    database: str
+    stored_as: str
+    partition: Column
+    tables: dict  # name -> Table
+    hbase_snapshot_table: str
+    hbase_families: dict  # family -> options dict for happybase.create_table
+
+    def table(self, name):
+        try:
+            return self.tables[name]
+        except KeyError:
+            raise SchemaError(f"no table {name!r} in {SCHEMA_PATH.name}; "
+                              f"known: {', '.join(self.tables)}") from None
+
+
+def _column(raw, where):
+    try:
+        col = Column(name=validate_sql_name(raw["name"], f"column in {where}"),
+                     type=str(raw["type"]).upper(),
+                     nullable=bool(raw.get("nullable", True)),
+                     comment=str(raw.get("comment", "")))
+    except (KeyError, TypeError) as exc:
+        raise SchemaError(f"{where}: each column needs a name and a type ({exc})") from None
+    if col.type not in HIVE_TO_ARROW:
+        raise SchemaError(f"{where}.{col.name}: type {col.type} is not one of "
+                          f"{', '.join(HIVE_TO_ARROW)}")
+    return col
+
+
+def parse_warehouse(doc):
+    """Build a :class:`Warehouse` from the parsed YAML document."""
+    try:
+        hive, hbase = doc["hive"], doc["hbase"]["snapshots"]
+        partition = _column(hive["partition"], "hive.partition")
+        tables = {}
+        for name, raw in hive["tables"].items():
+            validate_sql_name(name, "table")
+            cols = tuple(_column(c, f"hive.tables.{name}") for c in raw["columns"])
+            if partition.name in {c.name for c in cols}:
+                raise SchemaError(f"hive.tables.{name}: {partition.name} is the partition "
+                                  f"column; do not list it among the columns")
+            tables[name] = Table(name, cols, str(raw.get("comment", "")))
+        families = {}
+        for fam, opts in hbase["families"].items():
+            validate_sql_name(fam, "column family")
+            families[fam] = {k: v for k, v in (opts or {}).items() if k != "comment"}
+        return Warehouse(
+            database=validate_sql_name(hive["database"], "database"),
+            stored_as=validate_sql_name(str(hive.get("stored_as", "PARQUET")).upper(),
+                                        "storage format"),
+            partition=partition,
+            tables=tables,
+            hbase_snapshot_table=validate_sql_name(hbase["table"], "HBase table"),
+            hbase_families=families,
+        )
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise SchemaError(f"{SCHEMA_PATH}: missing or malformed entry ({exc!r})") from None
+
+
+@lru_cache(maxsize=4)
+def load_warehouse(path=SCHEMA_PATH):
+    """Read and validate the warehouse schema (cached)."""
+    with open(path, encoding="utf-8") as fh:
+        return parse_warehouse(yaml.safe_load(fh))
+
+
+# --- HiveQL ---------------------------------------------------------------
+
+def quote_name(name):
+    """Backquote an already validated SQL identifier."""
+    return f"`{validate_sql_name(name)}`"
+
+
+def _string_literal(text):
+    if "\x00" in text:
+        raise ValueError("strings sent to Hive may not contain NUL characters")
+    escaped = (text.replace("\\", "\\\\").replace("'", "\\'")
+               .replace("\n", "\\n").replace("\r", "\\r"))
+    return f"'{escaped}'"
+
+
+def hive_literal(value, hive_type):
+    """Render one value as a HiveQL literal of ``hive_type``.
+
+    Strings are escaped (backslash, quote, newline); doubles go through
+    ``CAST('<repr>' AS DOUBLE)`` (``repr`` round-trips exactly, and parsing a
+    string avoids Spark's decimal literals); non-finite numbers are refused.
+    """
+    if value is None:
+        return f"CAST(NULL AS {hive_type})"
+    if hive_type == "STRING":
+        if not isinstance(value, str):
+            raise TypeError(f"expected a string, got {type(value).__name__}")
+        return _string_literal(value)
+    if hive_type == "BOOLEAN":
+        if not isinstance(value, bool):
+            raise TypeError(f"expected a bool, got {type(value).__name__}")
+        return "TRUE" if value else "FALSE"
+    if hive_type in ("INT", "BIGINT"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"expected an integer, got {value!r}")
+        return f"CAST({int(value)} AS {hive_type})"
+    if hive_type == "DOUBLE":
+        number = float(value)
+        if not math.isfinite(number):
+            raise ValueError(f"non-finite number {value!r} cannot be stored")
+        return f"CAST('{number!r}' AS DOUBLE)"
+    if hive_type == "TIMESTAMP":
+        if not isinstance(value, dt.datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__}")
+        utc = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return f"CAST('{utc.isoformat(sep=' ', timespec='microseconds')}' AS TIMESTAMP)"
+    raise SchemaError(f"unknown Hive type {hive_type}")
+
+
+def create_database_ddl(database):
+    return f"CREATE DATABASE IF NOT EXISTS {quote_name(database)}"
+
+
+def create_table_ddl(warehouse, table, database):
+    """``CREATE TABLE IF NOT EXISTS`` for one results table."""
+    if isinstance(table, str):
+        table = warehouse.table(table)
+    cols = ",\n".join(
+        f"  {quote_name(c.name)} {c.type}"
+        + (f" COMMENT {_string_literal(c.comment)}" if c.comment else "")
+        for c in table.columns)
+    part = warehouse.partition
+    return (f"CREATE TABLE IF NOT EXISTS {quote_name(database)}.{quote_name(table.name)} (\n"
+            f"{cols}\n)"
+            + (f"\nCOMMENT {_string_literal(table.comment)}" if table.comment else "")
+            + f"\nPARTITIONED BY ({quote_name(part.name)} {part.type})"
+            f"\nSTORED AS {warehouse.stored_as}")
+
+
+def parse_describe(rows):
+    """Split ``DESCRIBE`` output into ``(columns, partition_columns)``.
+
+    Each is a list of ``(name, type)`` in lower case.  Hive and Spark both list
+    the partition columns among the columns, then again after a
+    ``# Partition Information`` header.
+    """
+    columns, partitions = [], []
+    section = columns
+    for row in rows:
+        name = (row[0] or "").strip()
+        dtype = (row[1] or "").strip() if len(row) > 1 else ""
+        if name.startswith("# Partition"):
+            section = partitions
+            continue
+        if not name or name.startswith("#"):
+            if section is partitions and partitions:
+                break
+            continue
+        section.append((name.lower(), dtype.lower()))
+    part_names = {n for n, _ in partitions}
+    return [c for c in columns if c[0] not in part_names], partitions
+
+
+def column_differences(table, partition, actual_columns, actual_partitions):
+    """Human-readable differences between a live table and the schema ([] if none)."""
+    expected = {c.name.lower(): c.type.lower() for c in table.columns}
+    actual = dict(actual_columns)
+    problems = []
+    missing = [f"{n} {t.upper()}" for n, t in expected.items() if n not in actual]
+    extra = [f"{n} {t.upper()}" for n, t in actual.items() if n not in expected]
+    changed = [f"{n} is {actual[n].upper()} (schema: {t.upper()})"
+               for n, t in expected.items() if n in actual and actual[n] != t]
+    if missing:
+        problems.append("missing columns: " + ", ".join(missing))
+    if extra:
+        problems.append("columns not in the schema: " + ", ".join(extra))
+    if changed:
+        problems.append("types differ: " + "; ".join(changed))
+    if [n for n, _ in actual_partitions] != [partition.name.lower()]:
+        got = ", ".join(n for n, _ in actual_partitions) or "none"
+        problems.append(f"partitioned by {got} (schema: {partition.name})")
+    if not missing and not extra and [n for n, _ in actual_columns] != list(expected):
+        problems.append("column order differs")
+    return problems
