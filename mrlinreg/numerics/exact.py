@@ -19,8 +19,8 @@ Rank is judged on the column-equilibrated factor ``R D^{-1}``,
 ``D = diag(||A_j||)`` (the column norms of ``R`` are those of ``A``), so
 that units do not matter: singular values below ``rcond * s_max`` count as
 zero.  For each small singular value the right singular vector ``v`` gives
-a relation ``sum_j v_j A_j / ||A_j|| ~ 0``; the columns with a large
-``|v_j|`` are the ones named.  A zero column (a constant feature after
+a relation ``sum_j v_j A_j / ||A_j|| ~ 0``; the columns with
+``|v_j| >= 1e-3 max |v|`` are the ones named.  A zero column (a constant feature after
 centring) is reported as such.
 
 Rank-deficient problems are never solved silently: by default ``w`` is
@@ -62,6 +62,7 @@ __all__ = [
     "RankDeficientError",
     "Spectrum",
     "csne_correction",
+    "diagnosis_message",
     "solve_r",
     "spectrum",
 ]
@@ -69,7 +70,10 @@ __all__ = [
 DEFAULT_RCOND = 1e-12
 DEFAULT_COLLINEAR_INDEX = 1e5
 # A column takes part in a relation when |v_j| >= this fraction of max |v|.
-_INVOLVED_FRACTION = 0.1
+# Columns outside a relation show up in its vector only at the level of
+# s / s_gap <= 1 / collinear_index (or rounding, for exact dependences), so
+# 1e-3 keeps columns with a small but real share (x3 = 2 x0 - 0.01 x2).
+_INVOLVED_FRACTION = 1e-3
 
 
 class RankDeficientError(ValueError):
@@ -290,7 +294,8 @@ def _named_relations(V, Rs, s_max, names, dependent):
     return relations
 
 
-def _message(spec: Spectrum, p: int, min_norm: bool) -> str:
+def diagnosis_message(spec: Spectrum, p: int, min_norm: bool = False) -> str:
+    """Human-readable diagnosis of a :class:`Spectrum` (empty when all is well)."""
     parts = []
     if spec.rank < p:
         parts.append(
@@ -375,7 +380,7 @@ def solve_r(R_aug, *, names: Sequence[str], rcond: float = DEFAULT_RCOND,
         collinearities=spec.collinearities,
         zero_columns=spec.zero_columns,
         min_norm=bool(min_norm and deficient),
-        message=_message(spec, p, min_norm),
+        message=diagnosis_message(spec, p, min_norm),
     )
 
 
