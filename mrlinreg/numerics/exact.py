@@ -294,8 +294,12 @@ def _named_relations(V, Rs, s_max, names, dependent):
     return relations
 
 
-def diagnosis_message(spec: Spectrum, p: int, min_norm: bool = False) -> str:
-    """Human-readable diagnosis of a :class:`Spectrum` (empty when all is well)."""
+def diagnosis_message(spec: Spectrum, p: int, min_norm: Optional[bool] = None) -> str:
+    """Human-readable diagnosis of a :class:`Spectrum` (empty when all is well).
+
+    ``min_norm`` says whether the minimum-norm solution was returned (True),
+    could be asked for (False), or is not the caller's concern (None).
+    """
     parts = []
     if spec.rank < p:
         parts.append(
@@ -307,11 +311,9 @@ def diagnosis_message(spec: Spectrum, p: int, min_norm: bool = False) -> str:
         dependent = [r for r in spec.collinearities if r.dependent]
         if dependent:
             parts.append("linearly dependent columns: " + "; ".join(r.describe() for r in dependent))
-        parts.append(
-            "drop or combine the named columns"
-            + ("; returned the minimum-norm solution" if min_norm
-               else ", or ask for the minimum-norm solution")
-        )
+        advice = {True: "; returned the minimum-norm solution",
+                  False: ", or ask for the minimum-norm solution", None: ""}[min_norm]
+        parts.append("drop or combine the named columns" + advice)
     elif spec.collinearities:
         parts.append(
             "near-collinear columns (coefficients poorly determined, standard errors inflated): "
