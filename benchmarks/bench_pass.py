@@ -1,0 +1,78 @@
+"""Rows per second of one MapReduce pass, beside numpy reading the same CSV and solving.
+
+    python benchmarks/bench_pass.py [--rows 1000000] [--features 20] [--runner local]
+
+Prints, for a generated CSV: numpy's read (np.loadtxt) + lstsq time, and for each runner
+the wall time of one gradient pass (mrjob job start to merged result) and of the
+moments pass, in seconds and rows per second. Not a test: figures, not assertions.
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from mrlinreg.codec import encode_array  # noqa: E402
+from mrlinreg.datagen import make_regression, write_csv  # noqa: E402
+from pipelines.inputs import resolve_format  # noqa: E402
+from pipelines.passes import PassRunner  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--features", type=int, default=20)
+    ap.add_argument("--runner", action="append", help="mrjob runners (default: local, inline)")
+    ap.add_argument("--data-dir", default=os.path.join(ROOT, "data", "bench"))
+    a = ap.parse_args()
+    runners = a.runner or ["local", "inline"]
+    path = os.path.join(a.data_dir, f"bench-{a.rows}x{a.features}.csv")
+    if not os.path.exists(path):
+        t = time.perf_counter()
+        X, y, _, _ = make_regression(a.rows, a.features, seed=1)
+        write_csv(path, X, y)
+        del X, y
+        print(f"generated {path} in {time.perf_counter() - t:.1f}s")
+    size_mb = os.path.getsize(path) / 1e6
+    print(f"data: {a.rows} rows x {a.features} features, {size_mb:.0f} MB CSV, {os.cpu_count()} cores")
+
+    t = time.perf_counter()
+    M = np.loadtxt(path, delimiter=",", skiprows=1)
+    t_read = time.perf_counter() - t
+    t = time.perf_counter()
+    A = np.column_stack([M[:, :-1], np.ones(len(M))])
+    np.linalg.lstsq(A, M[:, -1], rcond=None)
+    t_solve = time.perf_counter() - t
+    del M, A
+    ref = t_read + t_solve
+    print(f"numpy loadtxt {t_read:.2f}s + lstsq {t_solve:.2f}s = {ref:.2f}s "
+          f"({a.rows / ref:,.0f} rows/s)")
+
+    fmt, feats, _ = resolve_format([path], None)
+    p = len(feats) + 1
+    W = np.zeros((p, 6))
+    for runner_name in runners:
+        with tempfile.TemporaryDirectory() as work:
+            runner = PassRunner(["-r", runner_name, path], work)
+            params = {"pass": "evaluate", "format": fmt.to_dict(),
+                      "shift": encode_array(np.zeros(len(feats))),
+                      "scale": encode_array(np.ones(len(feats))), "fit_intercept": True,
+                      "points": encode_array(W), "directions": encode_array(np.zeros((p, 0)))}
+            for label, prm in (("moments pass", {"pass": "moments", "format": fmt.to_dict()}),
+                               ("gradient pass (6 line-search points)", params)):
+                t = time.perf_counter()
+                res = runner.run(prm)
+                dt = time.perf_counter() - t
+                assert res.acc.n == a.rows
+                print(f"{runner_name:6s} {label:38s} {dt:7.2f}s  {a.rows / dt:12,.0f} rows/s  "
+                      f"{dt / ref:5.2f}x numpy read+solve")
+
+
+if __name__ == "__main__":
+    main()

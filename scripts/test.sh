@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The README's second command: the whole test suite, unit, functional and integration.
+# Installs what it needs, starts the Docker-less cluster (HDFS, YARN, ZooKeeper, HBase,
+# HiveServer2 protocol) for the integration tests, and stops it again, on failure too.
+# Extra arguments go to pytest.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+py="$(bash scripts/setup-venv.sh)"
+cleanup() { "$py" -m mrlinreg.cluster down || true; }
+trap cleanup EXIT
+"$py" -m mrlinreg.cluster up
+eval "$("$py" -m mrlinreg.cluster env)"
+"$py" -m pytest "$@"
