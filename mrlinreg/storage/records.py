@@ -1,0 +1,196 @@
+"""Turn a model record (the driver's dict) into rows of the results tables.
+
+Pure functions, no I/O: both result stores write exactly these rows.  The
+record layout is described in :mod:`mrlinreg.storage.results`.  Rows are dicts
+keyed by the column names of ``schemas/warehouse.yaml`` (the ``run_id``
+partition column excluded) and are checked against it: a missing required
+value, a wrong type or a non-finite number is an :class:`InvalidRecordError`
+that names the table, row and column.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import numbers
+
+from mrlinreg.schema import InvalidIdentifierError, validate_key_name
+from mrlinreg.storage.errors import InvalidRecordError
+
+RECORD_TABLES = ("models", "coefficients", "training_history", "metrics")
+INTERCEPT = "intercept"
+
+
+def parse_timestamp(text):
+    """ISO-8601 text (``...Z`` allowed) to an aware UTC datetime."""
+    if isinstance(text, dt.datetime):
+        stamp = text
+    else:
+        try:
+            stamp = dt.datetime.fromisoformat(str(text))
+        except ValueError:
+            raise InvalidRecordError(f"created_at {text!r} is not an ISO-8601 "
+                                     f"timestamp like 2026-11-29T23:15:00Z") from None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=dt.timezone.utc)
+    return stamp.astimezone(dt.timezone.utc)
+
+
+def _get(record, key, default=...):
+    if key in record:
+        return record[key]
+    if default is ...:
+        raise InvalidRecordError(f"model record has no {key!r}")
+    return default
+
+
+def _inference(stats):
+    stats = stats or {}
+    return {"std_err": stats.get("std_err"), "t_stat": stats.get("t", stats.get("t_stat")),
+            "p_value": stats.get("p_value"), "ci_low": stats.get("ci_low"),
+            "ci_high": stats.get("ci_high")}
+
+
+def record_rows(record):
+    """Rows per results table for one model record.
+
+    Returns
+    -------
+    run_id : str
+    rows : dict of table name -> list of row dicts
+    """
+    try:
+        run_id = validate_key_name(_get(record, "run_id"), "run_id")
+        model_name = validate_key_name(_get(record, "model_name"), "model_name")
+    except InvalidIdentifierError as exc:
+        raise InvalidRecordError(str(exc)) from None
+    features = list(_get(record, "features"))
+    coefficients = _get(record, "coefficients")
+    missing = [f for f in features if f not in coefficients]
+    if missing:
+        raise InvalidRecordError(f"run {run_id}: no coefficient for feature(s) "
+                                 f"{', '.join(map(str, missing))}")
+    summary = _get(record, "summary", None) or {}
+    metrics = dict(_get(record, "metrics", None) or {})
+
+    coef_stats = summary.get("coefficients", {}) or {}
+    coef_rows = [dict(feature_index=i, feature=name, value=coefficients[name],
+                      **_inference(coef_stats.get(name)))
+                 for i, name in enumerate(features)]
+    intercept = _get(record, "intercept", None)
+    if intercept is not None:
+        coef_rows.append(dict(feature_index=len(features), feature=INTERCEPT,
+                              value=intercept,
+                              **_inference(coef_stats.get(INTERCEPT))))
+
+    history_rows = [dict(iteration=h["iteration"], loss=h["loss"],
+                         grad_norm=h.get("grad_norm"), step=h.get("step"),
+                         elapsed_s=h.get("elapsed_s"))
+                    for h in _get(record, "history", None) or []]
+
+    metric_rows = [dict(name=str(k), value=v) for k, v in metrics.items()]
+    metric_rows += [dict(name=f"summary.{k}", value=v) for k, v in summary.items()
+                    if k != "coefficients" and isinstance(v, (int, float))
+                    and not isinstance(v, bool)]
+
+    r2 = metrics.get("r2", summary.get("r2"))
+    model_row = dict(
+        model_name=model_name,
+        solver=_get(record, "solver"),
+        strategy=_get(record, "strategy", None),
+        options=json.dumps(_get(record, "options", None) or {}, sort_keys=True,
+                           allow_nan=False),
+        label=_get(record, "label", None),
+        features=json.dumps(features),
+        n_rows=_get(record, "n_rows"),
+        bad_rows=_get(record, "bad_rows", 0),
+        converged=_get(record, "converged"),
+        iterations=_get(record, "iterations"),
+        final_loss=_get(record, "loss", None),
+        r2=r2,
+        created_at=parse_timestamp(_get(record, "created_at")),
+    )
+    return run_id, {"models": [model_row], "coefficients": coef_rows,
+                    "training_history": history_rows, "metrics": metric_rows}
+
+
+def checked_record_rows(record, warehouse):
+    """:func:`record_rows` with every row checked by :func:`check_rows`."""
+    run_id, rows = record_rows(record)
+    return run_id, {t: check_rows(warehouse.table(t), rows[t], f"run {run_id}: ")
+                    for t in RECORD_TABLES}
+
+
+def check_rows(table, rows, where=""):
+    """Check rows against a schema table; return them coerced (ints, floats).
+
+    Raises
+    ------
+    InvalidRecordError
+        Unknown or missing column, null in a required column, wrong type,
+        non-finite number.
+    """
+    names = set(table.column_names)
+    checked = []
+    for i, row in enumerate(rows):
+        extra = set(row) - names
+        if extra:
+            raise InvalidRecordError(f"{where}{table.name} row {i}: unknown column(s) "
+                                     f"{', '.join(sorted(extra))}")
+        out = {}
+        for col in table.columns:
+            value = row.get(col.name)
+            here = f"{where}{table.name} row {i} column {col.name}"
+            if value is None:
+                if not col.nullable:
+                    raise InvalidRecordError(f"{here}: a value is required")
+                out[col.name] = None
+                continue
+            out[col.name] = _coerce(value, col.type, here)
+        checked.append(out)
+    return checked
+
+
+def _coerce(value, hive_type, here):
+    if hive_type == "DOUBLE":
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise InvalidRecordError(f"{here}: expected a number, got {value!r}")
+        number = float(value)
+        if not math.isfinite(number):
+            raise InvalidRecordError(f"{here}: {value!r} is not finite; NaN and "
+                                     f"infinity are never stored")
+        return number
+    if hive_type in ("INT", "BIGINT"):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise InvalidRecordError(f"{here}: expected an integer, got {value!r}")
+        number = int(value)
+        limit = 2 ** 31 if hive_type == "INT" else 2 ** 63
+        if not -limit <= number < limit:
+            raise InvalidRecordError(f"{here}: {number} does not fit in {hive_type}")
+        return number
+    if hive_type == "BOOLEAN":
+        if not isinstance(value, bool):
+            raise InvalidRecordError(f"{here}: expected true or false, got {value!r}")
+        return value
+    if hive_type == "STRING":
+        if not isinstance(value, str):
+            raise InvalidRecordError(f"{here}: expected a string, got {value!r}")
+        return value
+    if hive_type == "TIMESTAMP":
+        return parse_timestamp(value)
+    raise InvalidRecordError(f"{here}: unsupported type {hive_type}")  # pragma: no cover
+
+
+def prediction_rows(table_of_rows):
+    """Rows from a pyarrow Table, a mapping of columns, or an iterable of dicts."""
+    if hasattr(table_of_rows, "to_pylist"):
+        return table_of_rows.to_pylist()
+    if isinstance(table_of_rows, dict):
+        columns = {k: list(v) for k, v in table_of_rows.items()}
+        lengths = {len(v) for v in columns.values()}
+        if len(lengths) > 1:
+            raise InvalidRecordError("prediction columns have different lengths")
+        n = lengths.pop() if lengths else 0
+        return [{k: v[i] for k, v in columns.items()} for i in range(n)]
+    return [dict(row) for row in table_of_rows]
