@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 from mrlinreg.codec import encode_array
-from mrlinreg.numerics.scaling import standardization, to_original
+from mrlinreg.numerics.scaling import constant_columns, standardization, to_original
 from mrlinreg.numerics.solvers import SOLVERS, SolverOptions, Step
 from pipelines.oracles import PassOracle, StatsOracle
 
@@ -102,7 +102,7 @@ def train(runner, fmt, feature_names, label_name, opts, hooks=None, progress=Non
     d = len(feature_names)
     shift, scale = standardization(mean[:d], std[:d], rms[:d], opts.fit_intercept, opts.standardize)
     warnings = []
-    const = [feature_names[j] for j in range(d) if std[j] == 0]
+    const = [f for f, c in zip(feature_names, constant_columns(mean[:d], std[:d])) if c]
     if const:
         warnings.append(f"constant feature columns {const}: their coefficients are not identifiable")
     p = d + int(opts.fit_intercept)
@@ -124,6 +124,10 @@ def train(runner, fmt, feature_names, label_name, opts, hooks=None, progress=Non
                         "elapsed_s": progress.elapsed()})
         progress.say(f"qr: exact solution from one pass, loss {loss:.10e}")
     else:
+        if R is not None:
+            from mrlinreg.numerics import exact
+
+            _check_rank(exact.solve_r(R, names=working_names), warnings)
         oracle = StatsOracle(R, n) if strategy == "stats" else PassOracle(runner, fmt, shift, scale,
                                                                             opts.fit_intercept)
         w, loss, converged, iterations = _iterate(
@@ -191,11 +195,16 @@ def _solve_exact(R, working_names, warnings):
     from mrlinreg.numerics import exact
 
     sol = exact.solve_r(R, names=working_names)
-    if getattr(sol, "rank_deficient", False):
-        raise TrainingError(sol.message)
-    for msg in getattr(sol, "warnings", []) or []:
-        warnings.append(msg)
+    _check_rank(sol, warnings)
     return sol.w, True, 1, sol
+
+
+def _check_rank(sol, warnings):
+    """Rank deficiency is an error (the coefficients are not unique); near-collinearity a warning."""
+    if sol.rank_deficient:
+        raise TrainingError(sol.message)
+    if sol.near_collinear:
+        warnings.append(sol.message)
 
 
 def _summary(runner, fmt, R, n, w, shift, scale, opts, working_names):

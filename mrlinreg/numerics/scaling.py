@@ -30,6 +30,17 @@ from __future__ import annotations
 import numpy as np
 
 
+def constant_columns(mean, std, rel=1e-12):
+    """Mask of columns whose spread is zero up to rounding (``std <= rel * |mean|``).
+
+    The moments pass computes a constant column's spread as a few ulps of its
+    mean rather than exactly zero; scaling by that would blow rounding noise
+    up into a unit-variance column.
+    """
+    mean, std = np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64)
+    return std <= rel * np.abs(mean)
+
+
 def standardization(mean, std, rms, fit_intercept, standardize):
     """Choose ``shift`` and ``scale`` for the design matrix.
 
@@ -51,9 +62,11 @@ def standardization(mean, std, rms, fit_intercept, standardize):
         return np.zeros(d), np.ones(d)
     if fit_intercept:
         shift, spread = mean.copy(), np.asarray(std, dtype=np.float64)
+        flat = constant_columns(mean, spread)
     else:
         shift, spread = np.zeros(d), np.asarray(rms, dtype=np.float64)
-    scale = np.where(spread > 0, spread, 1.0)
+        flat = spread == 0
+    scale = np.where(flat, 1.0, spread)
     return shift, scale
 
 

@@ -1,0 +1,102 @@
+"""Issue 3 through the job: one-pass QR accuracy, Newton in one step, the summary vs statsmodels."""
+
+import numpy as np
+import pytest
+import statsmodels.api as sm
+
+from mrlinreg.datagen import make_regression, write_csv
+from mrlinreg.numerics.polynomial_data import (exact_least_squares, filip_like,
+                                               integer_polynomial, log_relative_error)
+from tests.functional.helpers import coef_vector, run_inline
+
+
+def _fit(path, *args):
+    code, rec, err = run_inline(list(args) + [str(path)])
+    assert code == 0, err
+    return rec, err
+
+
+def _estimate(rec):
+    return np.append(coef_vector(rec), rec["intercept"])
+
+
+def test_qr_keeps_seven_digits_on_filip_type_data(tmp_path):
+    X, y = filip_like()
+    path = tmp_path / "filip.csv"
+    write_csv(str(path), X, y)
+    truth = exact_least_squares(X, y)
+    rec, err = _fit(path, "--solver", "qr")
+    lre = log_relative_error(_estimate(rec), truth)
+    assert min(lre) >= 7.0, lre
+    assert rec["passes"] == 2  # moments, tsqr
+    assert any("near-collinear" in w for w in rec["warnings"])  # seen, not silent
+
+
+def test_qr_on_exact_integer_polynomial(tmp_path):
+    X, y, truth = integer_polynomial(5)
+    path = tmp_path / "poly5.csv"
+    write_csv(str(path), X, y)
+    rec, _ = _fit(path, "--solver", "qr")
+    assert min(log_relative_error(_estimate(rec), truth)) >= 7.0
+
+
+def test_newton_converges_in_one_step(tmp_path):
+    X, y, _, _ = make_regression(2000, 4, seed=11, scales=[1, 10, 100, 1000])
+    path = tmp_path / "d.csv"
+    write_csv(str(path), X, y)
+    rec, _ = _fit(path, "--solver", "newton", "--strategy", "passes", "--tol", "1e-10")
+    assert rec["converged"] and rec["iterations"] == 1
+    assert rec["history"][0]["grad_norm"] < 1e-10 * 100
+    ref = np.linalg.lstsq(np.column_stack([X, np.ones(len(y))]), y, rcond=None)[0]
+    np.testing.assert_allclose(_estimate(rec), ref, rtol=1e-10)
+
+
+def test_rank_deficiency_is_named(tmp_path):
+    rng = np.random.default_rng(2)
+    a, b = rng.standard_normal(300), rng.standard_normal(300)
+    X = np.column_stack([a, b, a + 2 * b])
+    y = a - b + 0.1 * rng.standard_normal(300)
+    path = tmp_path / "dep.csv"
+    write_csv(str(path), X, y, names=["alpha", "beta", "gamma", "y"])
+    for solver in ("qr", "gd"):
+        code, rec, err = run_inline(["--solver", solver, str(path)])
+        assert code == 1 and rec is None
+        assert "rank" in err and "alpha" in err and "beta" in err and "gamma" in err
+
+
+@pytest.mark.parametrize("extra", [[], ["--no-fit-intercept"]])
+def test_summary_matches_statsmodels(tmp_path, extra):
+    X, y, _, _ = make_regression(400, 3, noise=2.0, seed=12, scales=[1, 50, 0.1])
+    path = tmp_path / "s.csv"
+    write_csv(str(path), X, y)
+    rec, err = _fit(path, "--solver", "qr", "--summary", *extra)
+    assert "OLS Regression Results" in err
+    s = rec["summary"]
+    exog = X if extra else np.column_stack([X, np.ones(len(y))])
+    ols = sm.OLS(y, exog).fit()
+    rel = dict(rtol=1e-8)
+    np.testing.assert_allclose(s["params"], ols.params, **rel)
+    np.testing.assert_allclose(s["bse"], ols.bse, **rel)
+    np.testing.assert_allclose(s["tvalues"], ols.tvalues, **rel)
+    np.testing.assert_allclose(s["pvalues"], ols.pvalues, rtol=1e-8, atol=1e-300)
+    np.testing.assert_allclose(s["conf_int"], ols.conf_int(), **rel)
+    for key, ref in [("rsquared", ols.rsquared), ("rsquared_adj", ols.rsquared_adj),
+                     ("fvalue", ols.fvalue), ("llf", ols.llf), ("aic", ols.aic),
+                     ("bic", ols.bic), ("condition_number", ols.condition_number),
+                     ("df_resid", ols.df_resid), ("df_model", ols.df_model)]:
+        assert s[key] == pytest.approx(ref, rel=1e-8), key
+    assert s["f_pvalue"] == pytest.approx(ols.f_pvalue, rel=1e-8, abs=1e-300)
+    resid = ols.resid
+    assert s["rmse"] == pytest.approx(np.sqrt(np.mean(resid**2)), rel=1e-8)
+    assert s["mae"] == pytest.approx(np.mean(np.abs(resid)), rel=1e-8)
+    assert rec["metrics"]["mae"] == s["mae"]
+
+
+def test_summary_for_gd_uses_its_own_weights(tmp_path):
+    X, y, _, _ = make_regression(400, 3, noise=2.0, seed=13)
+    path = tmp_path / "g.csv"
+    write_csv(str(path), X, y)
+    rec, _ = _fit(path, "--solver", "gd", "--strategy", "passes", "--summary", "--tol", "1e-10")
+    ols = sm.OLS(y, np.column_stack([X, np.ones(len(y))])).fit()
+    np.testing.assert_allclose(rec["summary"]["params"], ols.params, rtol=1e-6)
+    np.testing.assert_allclose(rec["summary"]["bse"], ols.bse, rtol=1e-6)
