@@ -72,14 +72,16 @@ def _cat(uri, fs):
         return
 
 
-def resolve_format(paths, fs, *, delimiter=None, label=None, features=None, schema_path=None):
+def resolve_format(paths, fs, *, delimiter=None, label=None, features=None, schema_path=None,
+                   require_label=True):
     """Work out the :class:`RowFormat` and the column names.
 
     Returns
     -------
     fmt : RowFormat
     feature_names : list of str
-    label_name : str
+    label_name : str or None
+        None only with ``require_label=False`` when the data has no label column.
     """
     schema = load_dataset_schema(schema_path) if schema_path else {}
     delimiter = delimiter or schema.get("delimiter") or ","
@@ -105,7 +107,9 @@ def resolve_format(paths, fs, *, delimiter=None, label=None, features=None, sche
         raise InputError(f"column names repeat in the header: {names}")
     label = label or schema.get("label") or names[-1]
     if label not in names:
-        raise InputError(f"label column {label!r} not found; columns are {names}")
+        if require_label:
+            raise InputError(f"label column {label!r} not found; columns are {names}")
+        label = None  # scoring data without labels
     if features:
         feats = [f.strip() for f in features.split(",")] if isinstance(features, str) else list(features)
     else:
@@ -119,5 +123,5 @@ def resolve_format(paths, fs, *, delimiter=None, label=None, features=None, sche
         raise InputError("no feature columns to fit")
     fmt = RowFormat(delimiter=delimiter, n_columns=len(names),
                     feature_idx=tuple(names.index(f) for f in feats),
-                    label_idx=names.index(label), header=header)
+                    label_idx=None if label is None else names.index(label), header=header)
     return fmt, feats, label
