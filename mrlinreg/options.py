@@ -37,6 +37,9 @@ def add_model_args(parser) -> None:
     g.add_argument("--no-fit-intercept", dest="fit_intercept", action="store_false")
     g.add_argument("--standardize", dest="standardize", action="store_true", default=True)
     g.add_argument("--no-standardize", dest="standardize", action="store_false")
+    g.add_argument("--min-norm", action="store_true",
+                   help="with --solver qr, return the minimum-norm solution of a rank-deficient "
+                        "problem (with a warning) instead of stopping")
     g.add_argument("--on-bad-row", choices=("skip", "fail"), default="skip")
     g.add_argument("--output-model", help="also write the model JSON here (local or hdfs://)")
     g.add_argument("--summary", action="store_true",

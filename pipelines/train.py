@@ -118,7 +118,7 @@ def train(runner, fmt, feature_names, label_name, opts, hooks=None, progress=Non
     working_names = list(feature_names) + (["intercept"] if opts.fit_intercept else [])
     history = list(hooks.resume_history)
     if opts.solver == "qr":
-        w, converged, iterations, exact = _solve_exact(R, working_names, warnings)
+        w, converged, iterations, exact = _solve_exact(R, working_names, warnings, opts.min_norm)
         loss = exact.rss / n
         history.append({"iteration": 1, "loss": loss, "grad_norm": 0.0, "step": 1.0,
                         "elapsed_s": progress.elapsed()})
@@ -191,19 +191,20 @@ def _iterate(solver, oracle, p, opts, hooks, history, progress, warnings):
     return solver.state["w"], solver.state["loss"], converged, solver.state["iteration"]
 
 
-def _solve_exact(R, working_names, warnings):
+def _solve_exact(R, working_names, warnings, min_norm=False):
     from mrlinreg.numerics import exact
 
-    sol = exact.solve_r(R, names=working_names)
+    sol = exact.solve_r(R, names=working_names, min_norm=min_norm)
     _check_rank(sol, warnings)
     return sol.w, True, 1, sol
 
 
 def _check_rank(sol, warnings):
-    """Rank deficiency is an error (the coefficients are not unique); near-collinearity a warning."""
-    if sol.rank_deficient:
-        raise TrainingError(sol.message)
-    if sol.near_collinear:
+    """Rank deficiency is an error (the coefficients are not unique) unless the minimum-norm
+    solution was asked for; near-collinearity is a warning."""
+    if sol.rank_deficient and not sol.min_norm:
+        raise TrainingError(sol.message + " (--solver qr --min-norm)")
+    if sol.near_collinear or sol.min_norm:
         warnings.append(sol.message)
 
 

@@ -100,3 +100,18 @@ def test_summary_for_gd_uses_its_own_weights(tmp_path):
     ols = sm.OLS(y, np.column_stack([X, np.ones(len(y))])).fit()
     np.testing.assert_allclose(rec["summary"]["params"], ols.params, rtol=1e-6)
     np.testing.assert_allclose(rec["summary"]["bse"], ols.bse, rtol=1e-6)
+
+
+def test_min_norm_solution_on_request(tmp_path):
+    rng = np.random.default_rng(2)
+    a, b = rng.standard_normal(300), rng.standard_normal(300)
+    X = np.column_stack([a, b, a + 2 * b])
+    y = a - b + 0.1 * rng.standard_normal(300)
+    path = tmp_path / "dep.csv"
+    write_csv(str(path), X, y, names=["alpha", "beta", "gamma", "y"])
+    rec, err = _fit(path, "--solver", "qr", "--min-norm")
+    assert any("minimum-norm" in w for w in rec["warnings"])
+    fitted = X @ coef_vector(rec) + rec["intercept"]
+    A = np.column_stack([X, np.ones(300)])
+    np.testing.assert_allclose(fitted, A @ np.linalg.lstsq(A, y, rcond=None)[0], rtol=1e-9,
+                               atol=1e-9)
