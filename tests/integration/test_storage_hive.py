@@ -63,7 +63,7 @@ def test_publish_twice_leaves_one_copy(store, config, database):
         store.publish(sample_record("20261129T231500Z-it0002", history=3))
     run = "'20261129T231500Z-it0001'"
     for table, expected in [("models", 1), ("coefficients", 3), ("training_history", 2),
-                            ("metrics", 9)]:
+                            ("metrics", 8)]:
         [(count,)] = query(config, f"SELECT count(*) FROM `{database}`.`{table}` "
                                    f"WHERE run_id = {run}")
         assert count == expected, table
