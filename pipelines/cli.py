@@ -14,9 +14,14 @@ import shutil
 import sys
 import tempfile
 
+from mrlinreg.config import ConfigError, load_config
+from mrlinreg.storage.errors import StorageError
+from mrlinreg.storage.factory import model_lock, open_snapshot_store
+from mrlinreg.storage.snapshot_format import utc_now
 from pipelines.inputs import InputError, resolve_format
+from pipelines.lifecycle import ResumeError, SnapshotWriter, fingerprint, load_resume
 from pipelines.passes import BadRowError, PassError, PassRunner
-from pipelines.train import Progress, TrainingError, new_run_id, train
+from pipelines.train import Hooks, Progress, TrainingError, new_run_id, train
 
 
 def check_finite(obj, where="model"):
@@ -79,9 +84,21 @@ def main(argv=None) -> int:
         fmt, features, label = resolve_format(
             opts.args, fs, delimiter=opts.delimiter, label=opts.label,
             features=opts.features, schema_path=opts.schema)
+        config = load_config()
         runner = PassRunner(argv, workdir, block_rows=opts.block_rows, on_bad_row=opts.on_bad_row)
-        record = train(runner, fmt, features, label, opts, progress=progress)
-        record = {"run_id": new_run_id(), "model_name": opts.model_name, **record}
+        fp = fingerprint(opts, features, label, opts.args)
+        with model_lock(config, opts.model_name, wait=opts.wait), \
+                open_snapshot_store(config) as snapshots:
+            resume = load_resume(snapshots, opts.model_name, fp) if opts.resume else None
+            run_id = resume.run_id if resume else new_run_id()
+            writer = SnapshotWriter(snapshots, opts.model_name, run_id, fp)
+            record = train(runner, fmt, features, label, opts, progress=progress,
+                           hooks=Hooks(on_iteration=writer, resume=resume))
+            writer.finish()
+        options = {k: v for k, v in fp.items() if k not in ("features", "label", "inputs")}
+        options["max_iter"] = opts.max_iter
+        record = {"run_id": run_id, "model_name": opts.model_name, "created_at": utc_now(),
+                  "options": options, **record}
         check_finite(record)
         if opts.output_model:
             write_model(record, opts.output_model, fs)
@@ -92,11 +109,17 @@ def main(argv=None) -> int:
         json.dump(record, sys.stdout, sort_keys=True)
         sys.stdout.write("\n")
         sys.stdout.flush()
+        if opts.publish:
+            from pipelines.publish import publish_run
+
+            outcome = publish_run(record, config)
+            print(outcome.message, file=sys.stderr)
+            return 0 if outcome.published else 1
         return 0
-    except (InputError, ValueError) as e:
+    except (InputError, ResumeError, ConfigError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except (TrainingError, BadRowError, PassError, RuntimeError) as e:
+    except (TrainingError, BadRowError, PassError, StorageError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     finally:

@@ -104,8 +104,7 @@ def publish_run(record, config, store=None):
             store.publish(record)
     except StorageError as exc:
         path = save_to_outbox(record, config)
-        what = "is unreachable" if isinstance(exc, StorageUnavailableError) else "failed"
-        message = (f"publishing run {run_id} {what}: {exc}\n"
+        message = (f"run {run_id} was not published: {exc}\n"
                    f"The run is saved in {path}; push it later with `{PUSH_HINT}`.")
         log.warning("%s", message)
         return PublishOutcome(run_id, False, message, path)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import numpy as np
@@ -31,12 +31,66 @@ class TrainingError(RuntimeError):
 
 
 @dataclass
-class Hooks:
-    """Optional callbacks: snapshots after each iteration, a state to resume from."""
+class DataContext:
+    """What the first passes learn about the data; fixed for the whole run.
 
-    on_iteration: object = None      # f(step: Step, solver) -> None
-    resume_state: dict | None = None  # a solver state saved by on_iteration
-    resume_history: list = field(default_factory=list)
+    ``mean``/``m2`` cover the features and then the label; ``R`` is the
+    factor of ``[A y]`` (None unless the stats strategy or a summary needs it).
+    """
+
+    n: int
+    mean: np.ndarray
+    m2: np.ndarray
+    bad_rows: dict
+    shift: np.ndarray
+    scale: np.ndarray
+    strategy: str
+    R: np.ndarray | None = None
+
+
+@dataclass
+class Resume:
+    """Where a stopped run left off (rebuilt from its last snapshot)."""
+
+    run_id: str
+    context: DataContext
+    solver_state: dict
+    history: list
+
+
+@dataclass
+class Hooks:
+    """Optional: a callback after each iteration (snapshots), a run to resume."""
+
+    on_iteration: object = None   # f(step, solver, ctx, history) -> None
+    resume: Resume | None = None
+
+
+def collect_context(runner, fmt, d, opts, progress) -> DataContext:
+    """The moments pass (row count, means, spreads), then the TSQR pass when needed."""
+    moments = runner.run({"pass": "moments", "format": fmt.to_dict()})
+    bad_rows, n = moments.bad_rows, moments.acc.n
+    n_bad = int(sum(bad_rows.values()))
+    if n_bad:
+        progress.say(f"skipped {n_bad} bad rows: " +
+                     ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(bad_rows.items())))
+    if n == 0:
+        raise TrainingError("no valid rows in the input" +
+                            (f" ({n_bad} bad rows skipped)" if n_bad else ""))
+    mean, m2 = moments.acc.mean, moments.acc.m2
+    std = np.sqrt(m2 / n)
+    rms = np.sqrt(m2 / n + mean**2)
+    shift, scale = standardization(mean[:d], std[:d], rms[:d], opts.fit_intercept,
+                                   opts.standardize)
+    p = d + int(opts.fit_intercept)
+    strategy = choose_strategy(opts.strategy, opts.solver, p)
+    progress.say(f"{n} rows, {d} features; solver {opts.solver}, strategy {strategy}")
+    R = None
+    if strategy == "stats" or opts.summary:
+        qr = runner.run({"pass": "tsqr", "format": fmt.to_dict(), "shift": encode_array(shift),
+                         "scale": encode_array(scale), "fit_intercept": opts.fit_intercept})
+        R = qr.acc.R
+    return DataContext(n, mean, m2, bad_rows, shift, scale, strategy, R)
 
 
 def new_run_id() -> str:
@@ -87,36 +141,24 @@ def train(runner, fmt, feature_names, label_name, opts, hooks=None, progress=Non
     if opts.max_iter < 1:
         raise TrainingError("--max-iter must be at least 1")
 
-    moments = runner.run({"pass": "moments", "format": fmt.to_dict()})
-    bad_rows = moments.bad_rows
-    n = moments.acc.n
-    n_bad = int(sum(bad_rows.values()))
-    if n_bad:
-        progress.say(f"skipped {n_bad} bad rows: " +
-                     ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(bad_rows.items())))
-    if n == 0:
-        raise TrainingError("no valid rows in the input" + (f" ({n_bad} bad rows skipped)" if n_bad else ""))
-    mean, m2 = moments.acc.mean, moments.acc.m2
-    std = np.sqrt(m2 / n)
-    rms = np.sqrt(m2 / n + mean**2)
     d = len(feature_names)
-    shift, scale = standardization(mean[:d], std[:d], rms[:d], opts.fit_intercept, opts.standardize)
+    p = d + int(opts.fit_intercept)
+    if hooks.resume is not None:
+        ctx = hooks.resume.context
+        progress.say(f"resuming run {hooks.resume.run_id} of model {opts.model_name} "
+                     f"after iteration {hooks.resume.solver_state['iteration']}")
+    else:
+        ctx = collect_context(runner, fmt, d, opts, progress)
+    n, mean, m2, bad_rows = ctx.n, ctx.mean, ctx.m2, ctx.bad_rows
+    shift, scale, strategy, R = ctx.shift, ctx.scale, ctx.strategy, ctx.R
+    n_bad = int(sum(bad_rows.values()))
     warnings = []
-    const = [f for f, c in zip(feature_names, constant_columns(mean[:d], std[:d])) if c]
+    const = [f for f, c in zip(feature_names, constant_columns(mean[:d], np.sqrt(m2[:d] / n))) if c]
     if const:
         warnings.append(f"constant feature columns {const}: their coefficients are not identifiable")
-    p = d + int(opts.fit_intercept)
-    strategy = choose_strategy(opts.strategy, opts.solver, p)
-    progress.say(f"{n} rows, {d} features; solver {opts.solver}, strategy {strategy}")
-
-    R = None
-    if strategy == "stats" or opts.summary:
-        qr = runner.run({"pass": "tsqr", "format": fmt.to_dict(), "shift": encode_array(shift),
-                         "scale": encode_array(scale), "fit_intercept": opts.fit_intercept})
-        R = qr.acc.R
 
     working_names = list(feature_names) + (["intercept"] if opts.fit_intercept else [])
-    history = list(hooks.resume_history)
+    history = list(hooks.resume.history) if hooks.resume is not None else []
     if opts.solver == "qr":
         w, converged, iterations, exact = _solve_exact(R, working_names, warnings, opts.min_norm)
         loss = exact.rss / n
@@ -131,7 +173,8 @@ def train(runner, fmt, feature_names, label_name, opts, hooks=None, progress=Non
         oracle = StatsOracle(R, n) if strategy == "stats" else PassOracle(runner, fmt, shift, scale,
                                                                             opts.fit_intercept)
         w, loss, converged, iterations = _iterate(
-            SOLVERS[opts.solver](solver_opts), oracle, p, opts, hooks, history, progress, warnings)
+            SOLVERS[opts.solver](solver_opts), oracle, p, opts, hooks, ctx, history, progress,
+            warnings)
 
     coef, intercept = to_original(w, shift, scale, opts.fit_intercept)
     var_y = m2[d] / n
@@ -167,12 +210,13 @@ def train(runner, fmt, feature_names, label_name, opts, hooks=None, progress=Non
     return record
 
 
-def _iterate(solver, oracle, p, opts, hooks, history, progress, warnings):
-    if hooks.resume_state is not None:
-        solver.state = hooks.resume_state
-        progress.say(f"resuming at iteration {solver.state['iteration']}")
+def _iterate(solver, oracle, p, opts, hooks, ctx, history, progress, warnings):
+    if hooks.resume is not None:
+        solver.state = hooks.resume.solver_state
     else:
         s0 = solver.start(oracle, np.zeros(p))
+        if hooks.on_iteration is not None:
+            hooks.on_iteration(s0, solver, ctx, history)
         progress.step(s0)
     converged = solver.converged()
     while not converged and solver.state["iteration"] < opts.max_iter:
@@ -180,9 +224,9 @@ def _iterate(solver, oracle, p, opts, hooks, history, progress, warnings):
         history.append({"iteration": step.iteration, "loss": step.loss,
                         "grad_norm": step.grad_norm, "step": step.step,
                         "elapsed_s": progress.elapsed()})
+        if hooks.on_iteration is not None:  # saved before it is reported
+            hooks.on_iteration(step, solver, ctx, history)
         progress.step(step)
-        if hooks.on_iteration is not None:
-            hooks.on_iteration(step, solver)
         converged = solver.converged()
     if not converged:
         warnings.append(f"not converged after --max-iter {opts.max_iter} iterations "
@@ -214,6 +258,15 @@ def _summary(runner, fmt, R, n, w, shift, scale, opts, working_names):
     # one more pass for the statistics that need each residual (MAE)
     oracle = PassOracle(runner, fmt, shift, scale, opts.fit_intercept)
     ev = oracle(w.reshape(-1, 1), np.zeros((len(w), 0)))
-    return summary.ols_summary(R, n, w, shift=shift, scale=scale,
-                               fit_intercept=opts.fit_intercept, names=working_names,
-                               sum_abs_residuals=float(ev.mae[0] * n))
+    s = summary.ols_summary(R, n, w, shift=shift, scale=scale,
+                            fit_intercept=opts.fit_intercept, names=working_names,
+                            sum_abs_residuals=float(ev.mae[0] * n))
+    # per-coefficient view, as the coefficients table stores it
+    s["coefficients"] = {
+        name: {"std_err": se, "t": t, "p_value": pv,
+               "ci_low": ci[0] if ci else None, "ci_high": ci[1] if ci else None}
+        for name, se, t, pv, ci in zip(s["names"], s["bse"] or [None] * len(s["names"]),
+                                       s["tvalues"] or [None] * len(s["names"]),
+                                       s["pvalues"] or [None] * len(s["names"]),
+                                       s["conf_int"] or [None] * len(s["names"]))}
+    return s
