@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 
 from mrlinreg.schema import load_warehouse, validate_sql_name
-from mrlinreg.storage.retry import UNREACHABLE, with_retries
+from mrlinreg.storage.retry import UNREACHABLE, retry_settings, with_retries
 from mrlinreg.storage.snapshot_format import checked_names, decode_cells, encode_cells
 
 SEP = "#"
@@ -85,12 +85,13 @@ class HBaseSnapshotStore:
         self._table_ready = False
 
     @classmethod
-    def from_config(cls, config, **kwargs):
-        from mrlinreg.storage.retry import retry_settings
+    def from_config(cls, config, **overrides):
+        """A store for ``config.hbase``; keyword ``overrides`` win."""
         h = config.hbase
-        return cls(h.host, h.port, table_prefix=h.table_prefix, transport=h.transport,
-                   protocol=h.protocol, timeout_s=h.timeout_s, retry=retry_settings(config),
-                   **kwargs)
+        kwargs = dict(host=h.host, port=h.port, table_prefix=h.table_prefix,
+                      transport=h.transport, protocol=h.protocol, timeout_s=h.timeout_s,
+                      retry=retry_settings(config))
+        return cls(**{**kwargs, **overrides})
 
     @property
     def address(self):

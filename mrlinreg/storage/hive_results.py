@@ -31,9 +31,11 @@ from mrlinreg.schema import (column_differences, create_database_ddl, create_tab
 from mrlinreg.storage.errors import SchemaMismatchError, StorageError
 from mrlinreg.storage.records import (RECORD_TABLES, check_rows, checked_record_rows,
                                       parse_timestamp, prediction_rows)
-from mrlinreg.storage.retry import UNREACHABLE, with_retries
+from mrlinreg.storage.retry import UNREACHABLE, retry_settings, with_retries
 
 log = logging.getLogger(__name__)
+# thrift logs every refused connection at ERROR; with_retries reports them once, better.
+logging.getLogger("thrift.transport.TSocket").setLevel(logging.CRITICAL)
 
 
 def _pyhive_connect(**kwargs):
@@ -79,11 +81,12 @@ class HiveResultsStore:
         self._schema_checked = False
 
     @classmethod
-    def from_config(cls, config, **kwargs):
-        from mrlinreg.storage.retry import retry_settings
+    def from_config(cls, config, **overrides):
+        """A store for ``config.hive``; keyword ``overrides`` win (e.g. database)."""
         h = config.hive
-        return cls(h.host, h.port, h.database, username=h.username, password=h.password,
-                   auth=h.auth, retry=retry_settings(config), **kwargs)
+        kwargs = dict(host=h.host, port=h.port, database=h.database, username=h.username,
+                      password=h.password, auth=h.auth, retry=retry_settings(config))
+        return cls(**{**kwargs, **overrides})
 
     @property
     def address(self):

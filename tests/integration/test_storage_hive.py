@@ -38,9 +38,7 @@ def database(config):
 
 @pytest.fixture
 def store(config, database):
-    store = HiveResultsStore.from_config(config)
-    store.database = database
-    return store
+    return HiveResultsStore.from_config(config, database=database)
 
 
 def query(config, sql):
@@ -104,8 +102,7 @@ def test_a_table_that_differs_is_refused(config):
         query(config, f"CREATE DATABASE `{name}`")
         query(config, f"CREATE TABLE `{name}`.`metrics` (name STRING, value INT) "
                       f"PARTITIONED BY (run_id STRING) STORED AS PARQUET")
-        store = HiveResultsStore.from_config(config)
-        store.database = name
+        store = HiveResultsStore.from_config(config, database=name)
         with pytest.raises(SchemaMismatchError, match="value is INT \\(schema: DOUBLE\\)"):
             store.publish(sample_record("20261129T231500Z-it0005"))
     finally:

@@ -90,6 +90,8 @@ def test_local_mode_publishes_to_parquet(tmp_path):
 
 
 def test_cli_reports_without_traceback(down_config, tmp_path, monkeypatch, capsys):
+    for var in ("MRLINREG_MODE", "MRLINREG_STATE_DIR", "MRLINREG_CONFIG"):
+        monkeypatch.delenv(var, raising=False)  # the file below must decide
     ini = tmp_path / "c.ini"
     ini.write_text(f"[mrlinreg]\nmode = cluster\nstate_dir = {down_config.state_dir}\n"
                    f"[hive]\nport = {down_config.hive.port}\n"
