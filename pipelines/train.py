@@ -165,6 +165,9 @@ def train(runner, fmt, feature_names, label_name, opts, hooks=None, progress=Non
         history.append({"iteration": 1, "loss": loss, "grad_norm": 0.0, "step": 1.0,
                         "elapsed_s": progress.elapsed()})
         progress.say(f"qr: exact solution from one pass, loss {loss:.10e}")
+        if hooks.on_iteration is not None:  # the model version, as a one-step run
+            done = _ExactRun(w, loss)
+            hooks.on_iteration(Step(1, loss, 0.0, 1.0, 1), done, ctx, history)
     else:
         if R is not None:
             from mrlinreg.numerics import exact
@@ -233,6 +236,15 @@ def _iterate(solver, oracle, p, opts, hooks, ctx, history, progress, warnings):
                         f"(|grad| {np.linalg.norm(solver.state['g']):.3e}); raise --max-iter, "
                         "or use --solver cg/newton/qr")
     return solver.state["w"], solver.state["loss"], converged, solver.state["iteration"]
+
+
+class _ExactRun:
+    """What a snapshot needs from a solver, for the one-pass exact solution."""
+
+    name = "qr"
+
+    def __init__(self, w, loss):
+        self.state = {"w": w, "loss": float(loss), "iteration": 1}
 
 
 def _solve_exact(R, working_names, warnings, min_norm=False):

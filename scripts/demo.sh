@@ -11,4 +11,7 @@ if [ ! -f "$data" ]; then
       --noise 0.5 --seed 42 --out "$data" >/dev/null
 fi
 echo "true coefficients: $(cat "$data.truth.json" | tr -d '\n ')" >&2
-exec "$py" jobs/linreg.py -r inline --summary "$@" "$data"
+# train (a snapshot per iteration), evaluate (--summary) and publish (--publish) to the
+# embedded defaults: Parquet tables under var/warehouse, snapshots under var/snapshots
+"$py" jobs/linreg.py -r inline --model-name demo --summary --publish "$@" "$data"
+echo "results: var/warehouse/linreg.db/<table>/run_id=<run>/ (Parquet), snapshots: var/snapshots/demo/" >&2

@@ -165,3 +165,34 @@ def test_unreachable_warehouse_keeps_the_model_in_the_outbox(tmp_path, monkeypat
     assert not outcome.published and "mrlinreg publish" in outcome.message
     saved = json.loads((state / "outbox" / f"{rec['run_id']}.json").read_text())
     assert saved == rec
+
+
+def test_pipeline_command_ingests_trains_publishes_and_predicts(tmp_path):
+    from pipelines.run import command
+
+    X, y, _, _ = make_regression(500, 2, seed=34)
+    src = tmp_path / "incoming"
+    src.mkdir()
+    write_csv(str(src / "a.csv"), X[:250], y[:250])
+    write_csv(str(src / "b.csv"), X[250:], y[250:])
+    import contextlib
+    import io
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = command(["pipeline", "--upload-to", str(tmp_path / "lake"), "--predict",
+                        str(src / "b.csv"), "--model-name", "pipe", "--solver", "qr", str(src)])
+    assert code == 0, err.getvalue()
+    assert (tmp_path / "lake" / "incoming" / "a.csv").exists()
+    rec = json.loads(out.getvalue())
+    assert rec["summary"] is not None and rec["n_rows"] == 500
+    from mrlinreg.config import load_config
+    from mrlinreg.storage.factory import open_results_store, open_snapshot_store
+
+    with open_results_store(load_config()) as store:
+        assert store.read_table("models", run_id=rec["run_id"]).num_rows == 1
+        assert store.read_table("predictions", run_id=rec["run_id"]).num_rows == 250
+        metrics = {m["name"]: m["value"] for m in store.read_table("metrics").to_pylist()}
+    assert metrics["mae"] == pytest.approx(rec["metrics"]["mae"])
+    with open_snapshot_store(load_config()) as snaps:
+        assert snaps.latest("pipe").run_id == rec["run_id"]
