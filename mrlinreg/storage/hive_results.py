@@ -38,9 +38,32 @@ log = logging.getLogger(__name__)
 logging.getLogger("thrift.transport.TSocket").setLevel(logging.CRITICAL)
 
 
-def _pyhive_connect(**kwargs):
+def _pyhive_connect(host, port, username, database, auth, password=None, timeout_s=None):
+    """``pyhive.hive.connect``, with ``timeout_s`` bounding the connection and handshake.
+
+    Only reaching the server is bounded: a long statement may legitimately keep
+    it silent for minutes, so the socket timeout is lifted once the session is open.
+    """
     from pyhive import hive
-    return hive.connect(**kwargs)
+    if auth == "KERBEROS":  # PyHive builds the GSSAPI transport itself
+        return hive.connect(host=host, port=port, username=username, database=database,
+                            auth=auth, kerberos_service_name="hive")
+    from thrift.transport.TSocket import TSocket
+    socket = TSocket(host, port)
+    socket.setTimeout(timeout_s * 1000 if timeout_s else None)
+    if auth == "NOSASL":
+        from thrift.transport.TTransport import TBufferedTransport
+        transport = TBufferedTransport(socket)
+    else:
+        import thrift_sasl
+        secret = password if auth in ("LDAP", "CUSTOM") else "x"  # NONE: any non-empty
+        transport = thrift_sasl.TSaslClientTransport(
+            lambda: hive.get_installed_sasl(host=host, sasl_auth="PLAIN", username=username,
+                                            password=secret), "PLAIN", socket)
+    connection = hive.connect(thrift_transport=transport, username=username,
+                              database=database)
+    socket.setTimeout(None)
+    return connection
 
 
 class HiveResultsStore:
@@ -52,25 +75,27 @@ class HiveResultsStore:
     database : str
         Created when missing.
     username, password, auth : str
-        PyHive ``hive.connect`` arguments; the password is sent only with
+        As for PyHive ``hive.connect``; the password is sent only with
         ``auth`` LDAP or CUSTOM and never logged.
+    timeout_s : float
+        Bound on reaching the server (not on running a statement).
     retry : dict, optional
         Keyword arguments for :func:`~mrlinreg.storage.retry.with_retries`
         (attempts, base_delay_s, max_delay_s).
     batch_rows : int
         Rows per INSERT statement.
     connect : callable, optional
-        Replaces ``pyhive.hive.connect`` (tests).
+        Replaces :func:`_pyhive_connect` (tests).
     """
 
     service = "Hive"
 
     def __init__(self, host="127.0.0.1", port=10000, database="linreg", *,
-                 username="mrlinreg", password="", auth="NONE", retry=None,
-                 batch_rows=500, warehouse=None, connect=_pyhive_connect):
+                 username="mrlinreg", password="", auth="NONE", timeout_s=30.0,
+                 retry=None, batch_rows=500, warehouse=None, connect=_pyhive_connect):
         self.host, self.port = host, int(port)
         self.database = validate_sql_name(database, "database")
-        self.username, self.auth = username, auth.upper()
+        self.username, self.auth, self.timeout_s = username, auth.upper(), timeout_s
         self._password = password
         self.retry = dict(retry or {})
         self.batch_rows = int(batch_rows)
@@ -85,7 +110,8 @@ class HiveResultsStore:
         """A store for ``config.hive``; keyword ``overrides`` win (e.g. database)."""
         h = config.hive
         kwargs = dict(host=h.host, port=h.port, database=h.database, username=h.username,
-                      password=h.password, auth=h.auth, retry=retry_settings(config))
+                      password=h.password, auth=h.auth, timeout_s=h.timeout_s,
+                      retry=retry_settings(config))
         return cls(**{**kwargs, **overrides})
 
     @property
@@ -109,11 +135,10 @@ class HiveResultsStore:
 
     def _open(self):
         if self._conn is None:
-            kwargs = dict(host=self.host, port=self.port, username=self.username,
-                          database="default", auth=self.auth)
-            if self.auth in ("LDAP", "CUSTOM"):
-                kwargs["password"] = self._password
-            self._conn = self._connect(**kwargs)
+            self._conn = self._connect(host=self.host, port=self.port,
+                                       username=self.username, database="default",
+                                       auth=self.auth, password=self._password,
+                                       timeout_s=self.timeout_s)
         return self._conn
 
     def _close(self):

@@ -107,3 +107,19 @@ def test_cli_reports_without_traceback(down_config, tmp_path, monkeypatch, capsy
     assert "run `mrlinreg publish` again" in err
     assert main(["--config", str(tmp_path / "missing.ini")]) == 2
     assert "cannot read config file" in capsys.readouterr().err
+
+
+def test_a_server_that_never_answers_times_out(tmp_path):
+    """Accepts the TCP connection, then stays silent: bounded by [hive] timeout_s."""
+    import time
+
+    from mrlinreg.storage.errors import StorageUnavailableError
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(5)
+        store = HiveResultsStore(port=server.getsockname()[1], timeout_s=0.3,
+                                 retry={"attempts": 2, "base_delay_s": 0.01})
+        start = time.monotonic()
+        with pytest.raises(StorageUnavailableError, match="after 2 attempts"):
+            store.publish(sample_record())
+        assert time.monotonic() - start < 5
