@@ -1,0 +1,5 @@
+import sys
+
+from mrlinreg.cluster.cli import main
+
+sys.exit(main())
