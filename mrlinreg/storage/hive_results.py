@@ -258,7 +258,8 @@ class HiveResultsStore:
         sql = (f"SELECT {', '.join(quote_name(n) for n in names)} FROM "
                f"{quote_name(self.database)}.{quote_name(table)}")
         if run_id is not None:
-            sql += f" WHERE {quote_name(part)}={hive_literal(validate_key_name(run_id, 'run_id'), 'STRING')}"
+            run = hive_literal(validate_key_name(run_id, "run_id"), "STRING")
+            sql += f" WHERE {quote_name(part)}={run}"
 
         def work(cursor):
             cursor.execute(sql)

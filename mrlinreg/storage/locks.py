@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import fcntl
 import getpass
+import logging
 import os
 import socket
 import time
@@ -29,6 +30,8 @@ from pathlib import Path
 from mrlinreg.schema import validate_key_name
 from mrlinreg.storage.errors import ModelLockedError
 from mrlinreg.storage.retry import with_retries
+
+log = logging.getLogger(__name__)
 
 
 def holder_identifier():
@@ -189,6 +192,9 @@ class ZooKeeperModelLock:
         try:
             if self._lock is not None:
                 self._lock.release()
+        except Exception as exc:  # closing the session below removes our node anyway
+            log.warning("releasing the ZooKeeper lock of %r failed (%s); closing the "
+                        "session releases it", self.model_name, exc)
         finally:
             self._stop()
 
