@@ -26,13 +26,19 @@ HOST_KEYS = (
 )
 
 
+#: Sub-folders of ``conf/`` that hold service templates (``conf/mrlinreg.ini`` is the
+#: project's own client settings, not a template).
+SERVICE_DIRS = ("hadoop", "hbase", "zookeeper", "hive")
+
+
 class TemplateError(ValueError):
     """A template names a placeholder the profile does not define."""
 
 
 def template_files(template_dir: Path = TEMPLATE_DIR) -> list[Path]:
-    """Every template under ``conf/``, relative to it, sorted."""
-    return sorted(p.relative_to(template_dir) for p in template_dir.rglob("*")
+    """Every service template under ``conf/``, relative to it, sorted."""
+    return sorted(p.relative_to(template_dir)
+                  for name in SERVICE_DIRS for p in (template_dir / name).rglob("*")
                   if p.is_file() and not p.name.startswith("."))
 
 

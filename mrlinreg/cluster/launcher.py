@@ -40,15 +40,18 @@ case "$command" in
 esac
 """
 
+#: Connection settings, named as mrlinreg.config reads them (MRLINREG_<SECTION>_<KEY>)
+#: so the project's clients and the integration tests agree; MRLINREG_CLUSTER_* are
+#: extra facts about this cluster that no [section] of conf/mrlinreg.ini holds.
 CLIENT_PORTS = {
-    "MRLINREG_HDFS_URL": "hdfs://127.0.0.1:8020",
-    "MRLINREG_WEBHDFS_URL": "http://127.0.0.1:9870",
-    "MRLINREG_YARN_URL": "http://127.0.0.1:8088",
+    "MRLINREG_HDFS_URL": "http://127.0.0.1:9870",
     "MRLINREG_HIVE_HOST": "127.0.0.1",
     "MRLINREG_HIVE_PORT": "10000",
     "MRLINREG_HBASE_HOST": "127.0.0.1",
     "MRLINREG_HBASE_PORT": "9090",
-    "MRLINREG_ZK_HOSTS": "127.0.0.1:2181",
+    "MRLINREG_ZOOKEEPER_HOSTS": "127.0.0.1:2181",
+    "MRLINREG_CLUSTER_FS": "hdfs://127.0.0.1:8020",
+    "MRLINREG_CLUSTER_YARN_URL": "http://127.0.0.1:8088",
 }
 
 

@@ -1,0 +1,142 @@
+"""Connection facts for the integration tests, and a check that each service answers.
+
+Every value comes from the environment (as printed by ``python -m mrlinreg.cluster
+env``) with 127.0.0.1 defaults, so the same tests run against the Docker-less cluster
+and against docker-compose. A fixture whose service does not answer FAILS the test:
+a missing cluster must never look like a green run.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+START_HINT = "start the cluster with `python -m mrlinreg.cluster up`"
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    """Where the services are, as the integration tests see them."""
+
+    webhdfs_url: str       # WebHDFS (hdfs package, InsecureClient)
+    hdfs_user: str
+    default_fs: str        # hdfs:// URL of the NameNode (mrjob, hadoop fs)
+    yarn_url: str          # ResourceManager REST API
+    hive_host: str
+    hive_port: int
+    hbase_host: str
+    hbase_port: int        # Thrift1 (happybase)
+    zookeeper_hosts: str   # kazoo / ZooKeeper connect string
+    hadoop_home: Path
+    mrjob_conf: Path
+
+
+def _cluster_home() -> Path:
+    from mrlinreg.cluster.paths import default_home
+    return default_home()
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name) or default
+
+
+@pytest.fixture(scope="session")
+def cluster_info() -> ClusterInfo:
+    home = _cluster_home()
+    return ClusterInfo(
+        webhdfs_url=_env("MRLINREG_HDFS_URL", "http://127.0.0.1:9870").rstrip("/"),
+        hdfs_user=_env("MRLINREG_HDFS_USER", "mrlinreg"),
+        default_fs=_env("MRLINREG_CLUSTER_FS", "hdfs://127.0.0.1:8020"),
+        yarn_url=_env("MRLINREG_CLUSTER_YARN_URL", "http://127.0.0.1:8088").rstrip("/"),
+        hive_host=_env("MRLINREG_HIVE_HOST", "127.0.0.1"),
+        hive_port=int(_env("MRLINREG_HIVE_PORT", "10000")),
+        hbase_host=_env("MRLINREG_HBASE_HOST", "127.0.0.1"),
+        hbase_port=int(_env("MRLINREG_HBASE_PORT", "9090")),
+        zookeeper_hosts=_env("MRLINREG_ZOOKEEPER_HOSTS", "127.0.0.1:2181"),
+        hadoop_home=Path(_env("HADOOP_HOME", str(home / "hadoop"))),
+        mrjob_conf=Path(_env("MRJOB_CONF", str(home / "mrjob.conf"))),
+    )
+
+
+def _require_tcp(service: str, host: str, port: int) -> None:
+    try:
+        with socket.create_connection((host, port), timeout=5):
+            return
+    except OSError as exc:
+        pytest.fail(f"{service} is not reachable at {host}:{port} ({exc}); {START_HINT}",
+                    pytrace=False)
+
+
+def _require_http(service: str, url: str) -> None:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            response.read()
+    except (urllib.error.URLError, OSError) as exc:
+        pytest.fail(f"{service} is not reachable at {url} ({exc}); {START_HINT}",
+                    pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def webhdfs(cluster_info):
+    """An ``hdfs.InsecureClient`` on WebHDFS."""
+    _require_http("HDFS (WebHDFS)",
+                  f"{cluster_info.webhdfs_url}/webhdfs/v1/?op=GETFILESTATUS")
+    from hdfs import InsecureClient
+    return InsecureClient(cluster_info.webhdfs_url, user=cluster_info.hdfs_user)
+
+
+@pytest.fixture(scope="session")
+def hive_endpoint(cluster_info):
+    """``(host, port)`` of a HiveServer2-protocol endpoint that accepts connections."""
+    _require_tcp("HiveServer2", cluster_info.hive_host, cluster_info.hive_port)
+    return cluster_info.hive_host, cluster_info.hive_port
+
+
+@pytest.fixture(scope="session")
+def hbase_endpoint(cluster_info):
+    """``(host, port)`` of the HBase Thrift1 server (happybase)."""
+    _require_tcp("HBase Thrift", cluster_info.hbase_host, cluster_info.hbase_port)
+    return cluster_info.hbase_host, cluster_info.hbase_port
+
+
+@pytest.fixture(scope="session")
+def zookeeper_hosts(cluster_info):
+    """ZooKeeper connect string, checked with the ``ruok`` four-letter word."""
+    host, _, port = cluster_info.zookeeper_hosts.split(",")[0].partition(":")
+    try:
+        with socket.create_connection((host, int(port or 2181)), timeout=5) as sock:
+            sock.sendall(b"ruok")
+            answer = sock.recv(16)
+    except OSError as exc:
+        answer = repr(exc).encode()
+    if answer != b"imok":
+        pytest.fail(f"ZooKeeper at {host}:{port} did not answer ruok "
+                    f"({answer.decode(errors='replace')}); {START_HINT}", pytrace=False)
+    return cluster_info.zookeeper_hosts
+
+
+@pytest.fixture(scope="session")
+def hadoop_cluster(cluster_info):
+    """Environment for ``mrjob -r hadoop``: HADOOP_HOME, MRJOB_CONF, a live YARN.
+
+    Returns a dict of the environment variables to set for a job run.
+    """
+    hadoop_bin = cluster_info.hadoop_home / "bin" / "hadoop"
+    if not hadoop_bin.exists():
+        pytest.fail(f"no hadoop launcher at {hadoop_bin}; {START_HINT}", pytrace=False)
+    if not cluster_info.mrjob_conf.exists():
+        pytest.fail(f"no mrjob config at {cluster_info.mrjob_conf}; {START_HINT}",
+                    pytrace=False)
+    _require_http("YARN ResourceManager", f"{cluster_info.yarn_url}/ws/v1/cluster/info")
+    _require_http("HDFS (WebHDFS)",
+                  f"{cluster_info.webhdfs_url}/webhdfs/v1/?op=GETFILESTATUS")
+    return {
+        "HADOOP_HOME": str(cluster_info.hadoop_home),
+        "MRJOB_CONF": str(cluster_info.mrjob_conf),
+        "PATH": f"{hadoop_bin.parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
