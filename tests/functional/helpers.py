@@ -43,3 +43,25 @@ def lstsq_reference(X, y, fit_intercept=True):
 
 def coef_vector(record):
     return np.array([record["coefficients"][f] for f in record["features"]])
+
+
+def start_trainer(args, env):
+    """Start ``python jobs/linreg.py ARGS`` in the background (stderr piped for progress)."""
+    return subprocess.Popen([sys.executable, LINREG, *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+
+
+def wait_for_iteration(proc, k, timeout=300):
+    """Read the trainer's progress until iteration ``k`` is reported (it is saved by then)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        seen.append(line)
+        if line.startswith(f"iter {k:4d}"):
+            return
+        if not line and proc.poll() is not None:
+            break
+    raise AssertionError("trainer never reached iteration %d:\n%s" % (k, "".join(seen)))

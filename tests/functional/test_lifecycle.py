@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from mrlinreg.datagen import make_regression, write_csv
-from tests.functional.helpers import LINREG, ROOT, run_inline
+from tests.functional.helpers import LINREG, ROOT, run_inline, start_trainer, wait_for_iteration
 
 SLOW = ["--strategy", "passes", "--no-standardize", "--max-iter", "40", "--tol", "1e-14"]
 
@@ -27,24 +27,6 @@ def slow_data(tmp_path):
 
 def _env(tmp_path):
     return dict(os.environ, MRLINREG_MODE="local", MRLINREG_STATE_DIR=str(tmp_path / "state"))
-
-
-def _start(args, env):
-    return subprocess.Popen([sys.executable, LINREG, *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
-
-
-def _wait_for_iteration(proc, k, timeout=120):
-    deadline = time.monotonic() + timeout
-    seen = []
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        seen.append(line)
-        if line.startswith(f"iter {k:4d}"):
-            return
-        if not line and proc.poll() is not None:
-            break
-    raise AssertionError("trainer never reached iteration %d:\n%s" % (k, "".join(seen)))
 
 
 def _snapshots(tmp_path, model):
@@ -75,8 +57,8 @@ def test_sigkill_then_resume_gives_the_uninterrupted_model(slow_data, tmp_path):
     assert full.returncode == 0, full.stderr
     ref = json.loads(full.stdout)
 
-    proc = _start(["--model-name", "killed", *SLOW, slow_data], env)
-    _wait_for_iteration(proc, 12)
+    proc = start_trainer(["--model-name", "killed", *SLOW, slow_data], env)
+    wait_for_iteration(proc, 12)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
@@ -110,9 +92,9 @@ def test_resume_refuses_finished_runs_and_changed_options(slow_data, tmp_path):
 
 def test_second_trainer_of_a_model_is_refused_then_waits(slow_data, tmp_path):
     env = _env(tmp_path)
-    first = _start(["--model-name", "busy", *SLOW, slow_data], env)
+    first = start_trainer(["--model-name", "busy", *SLOW, slow_data], env)
     try:
-        _wait_for_iteration(first, 1)
+        wait_for_iteration(first, 1)
         t = time.monotonic()
         second = subprocess.run([sys.executable, LINREG, "--model-name", "busy", *SLOW,
                                  slow_data], capture_output=True, text=True, env=env, cwd=ROOT)
