@@ -130,9 +130,9 @@ def configuration_keys(path: Path) -> set[str]:
     """The setting names a rendered file defines (XML property names or ``key=``)."""
     if path.suffix == ".xml":
         root = ET.parse(path).getroot()
-        if root.tag != "configuration":  # e.g. logback.xml: compare its text instead
-            return {ET.tostring(root, encoding="unicode")}
-        return {prop.findtext("name") for prop in root.iter("property")}
+        names = {prop.findtext("name") for prop in root.iter("property")}
+        # Not a Hadoop-style file (logback.xml): its elements and attributes are its keys.
+        return names or {f"{e.tag}{sorted(e.attrib.items())}" for e in root.iter()}
     parser = configparser.ConfigParser(interpolation=None, delimiters=("=",))
     parser.optionxform = str
     parser.read_string("[top]\n" + path.read_text())

@@ -43,7 +43,7 @@ def alive(pid: int | None) -> bool:
 def running_pid(pid_file: Path, marker: str) -> int | None:
     """The pid in ``pid_file`` if that process still runs and is ours (has ``marker``)."""
     pid = read_pid(pid_file)
-    if alive(pid) and marker in cmdline(pid):
+    if alive(pid) and f"{marker} " in cmdline(pid) + " ":
         return pid
     return None
 
@@ -124,20 +124,22 @@ def _ancestors() -> set[int]:
 
 
 def strays(home: Path) -> list[int]:
-    """Processes left from this cluster: YARN containers, JVMs whose pid file was lost.
+    """Processes left from this cluster: YARN containers, daemons whose pid file was lost.
 
-    Anything whose command line names the cluster home, except this process, its
-    ancestors and other invocations of the cluster tool itself.
+    Only what is unmistakably ours: a daemon carrying this home's marker option, or a
+    YARN container (its command line names this home's NodeManager directories).
+    Anything else that merely mentions the home (a ``tail -f`` of a log, a ``hadoop``
+    client) is left alone.
     """
-    needle, mine, found = str(home), _ancestors(), []
+    needles = (f"-Dmrlinreg.cluster.home={home} ", f"{home}/data/yarn/",
+               f"{home}/logs/userlogs/")
+    mine, found = _ancestors(), []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         pid = int(entry.name)
-        line = cmdline(pid)
-        if pid in mine or needle not in line or "mrlinreg.cluster " in line + " ":
-            continue
-        if alive(pid):
+        line = cmdline(pid) + " "
+        if pid not in mine and any(n in line for n in needles) and alive(pid):
             found.append(pid)
     return found
 

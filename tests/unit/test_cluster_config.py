@@ -1,0 +1,141 @@
+"""The Docker-less cluster and docker-compose render the same conf/ templates.
+
+No services needed: renders both profiles into temporary folders and compares them,
+and checks that docker-compose.yml wires every service to the rendered configuration.
+"""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mrlinreg.cluster import config, launcher, process
+from mrlinreg.cluster.paths import PROJECT_ROOT, TEMPLATE_DIR, ClusterPaths
+
+COMPOSE = PROJECT_ROOT / "docker" / "docker-compose.yml"
+SERVICES_IN_COMPOSE = {
+    "namenode", "datanode", "resourcemanager", "nodemanager", "historyserver",
+    "zookeeper", "hbase-master", "hbase-regionserver", "hbase-thrift",
+    "metastore", "hiveserver2",
+}
+
+
+@pytest.fixture
+def cluster_paths(tmp_path):
+    return ClusterPaths(home=tmp_path / "home", cache=tmp_path / "cache")
+
+
+@pytest.fixture
+def rendered(tmp_path, cluster_paths):
+    local = tmp_path / "local"
+    docker = tmp_path / "docker"
+    config.render(config.local_values(cluster_paths, tmp_path / "cache" / "hadoop" / "lib"),
+                  local)
+    config.render(config.docker_values(), docker)
+    return local, docker
+
+
+def test_there_are_templates_for_every_service():
+    names = {rel.parts[0] for rel in config.template_files()}
+    assert names == set(config.SERVICE_DIRS)
+    assert Path("hadoop/yarn-site.xml") in config.template_files()
+
+
+def test_both_profiles_define_the_same_placeholders():
+    used = set().union(*(config.placeholders((TEMPLATE_DIR / rel).read_text())
+                         for rel in config.template_files()))
+    local = config.local_values(ClusterPaths(Path("/h"), Path("/c")), Path("/c/lib"))
+    docker = config.docker_values()
+    assert set(local) == set(docker) == used
+
+
+def test_both_profiles_render_the_same_files_and_keys(rendered):
+    local, docker = rendered
+    files = [rel for rel in config.template_files()]
+    for rel in files:
+        local_keys = config.configuration_keys(local / rel)
+        assert local_keys, rel
+        assert local_keys == config.configuration_keys(docker / rel), rel
+
+
+def test_nothing_is_left_unrendered(rendered):
+    for root in rendered:
+        for rel in config.template_files():
+            assert not config.placeholders((root / rel).read_text()), rel
+
+
+def test_local_profile_binds_every_service_to_loopback(cluster_paths):
+    values = config.local_values(cluster_paths, Path("/c/lib"))
+    assert {values[key] for key in config.HOST_KEYS} == {"127.0.0.1"}
+    assert values["ZOOKEEPER_BIND"] == "127.0.0.1"
+
+
+def test_unknown_placeholder_is_an_error():
+    with pytest.raises(config.TemplateError, match="NOPE"):
+        config.substitute("a=${NOPE}", {}, source="t")
+    assert config.substitute("x=${yarn.nodemanager.hostname}", {}) == \
+        "x=${yarn.nodemanager.hostname}"
+
+
+def test_render_leaves_unchanged_files_alone(tmp_path):
+    values = config.docker_values()
+    config.render(values, tmp_path)
+    target = tmp_path / "hadoop" / "core-site.xml"
+    before = target.stat().st_mtime_ns
+    config.render(values, tmp_path)
+    assert target.stat().st_mtime_ns == before
+
+
+def _compose():
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def test_compose_has_every_service_with_a_healthcheck():
+    services = _compose()["services"]
+    assert SERVICES_IN_COMPOSE <= set(services)
+    for name in SERVICES_IN_COMPOSE:
+        assert "healthcheck" in services[name], name
+
+
+def test_compose_renders_conf_with_the_cluster_code():
+    services = _compose()["services"]
+    render = services["render-conf"]
+    assert render["command"][:6] == ["python", "-m", "mrlinreg.cluster", "render",
+                                     "--profile", "docker"]
+    mounts = {m.split(":")[1]: m.split(":")[0] for m in render["volumes"]}
+    assert mounts["/src/conf"] == "../conf"
+    assert mounts["/src/mrlinreg"] == "../mrlinreg"
+    for name in SERVICES_IN_COMPOSE:
+        assert any(v.startswith("rendered:/rendered") for v in services[name]["volumes"]), name
+
+
+def test_compose_publishes_only_on_loopback():
+    for name, service in _compose()["services"].items():
+        for port in service.get("ports", []):
+            assert port.startswith("127.0.0.1:"), (name, port)
+
+
+def test_compose_service_names_match_docker_profile_hosts():
+    services = set(_compose()["services"])
+    hosts = {value for key, value in config.docker_values().items()
+             if key in config.HOST_KEYS and value != "0.0.0.0"}
+    assert hosts <= services
+
+
+def test_hadoop_launcher_prints_its_classpath(cluster_paths, tmp_path):
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "hadoop-streaming-3.4.2.jar").write_bytes(b"")
+    script = launcher.write_hadoop_home(cluster_paths, Path("/nonexistent-java"), lib)
+    out = subprocess.run([str(script), "classpath"], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == f"{cluster_paths.conf / 'hadoop'}:{lib}/*"
+    assert launcher.streaming_jar(cluster_paths).name == "hadoop-streaming-3.4.2.jar"
+    bad = subprocess.run([str(script), "frobnicate"], capture_output=True, text=True)
+    assert bad.returncode == 1 and "usage" in bad.stderr
+
+
+def test_stray_search_never_returns_this_process(tmp_path):
+    assert process.strays(tmp_path) == []
