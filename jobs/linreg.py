@@ -26,10 +26,8 @@ if __name__ == "__main__":  # `python jobs/linreg.py` from a checkout
 
 from mrlinreg import kernels  # noqa: E402
 from mrlinreg.options import add_model_args  # noqa: E402
+from mrlinreg.jobutil import is_task_invocation  # noqa: E402
 from mrlinreg.parsing import RowFormat, parse_block, split_columns  # noqa: E402
-
-TASK_SWITCHES = ("--mapper", "--reducer", "--combiner", "--steps", "--spark")
-
 
 def make_accumulator(params):
     """Build the accumulator a pass's ``params`` ask for."""
@@ -131,7 +129,7 @@ class MRLinRegPass(MRJob):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    if any(a.split("=")[0] in TASK_SWITCHES for a in argv):
+    if is_task_invocation(argv):
         MRLinRegPass.run()
         return 0
     from pipelines.cli import main as driver_main

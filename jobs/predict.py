@@ -26,10 +26,8 @@ if __name__ == "__main__":  # `python jobs/predict.py` from a checkout
 
 import numpy as np  # noqa: E402
 
+from mrlinreg.jobutil import is_task_invocation  # noqa: E402
 from mrlinreg.parsing import RowFormat, parse_block, split_columns  # noqa: E402
-
-TASK_SWITCHES = ("--mapper", "--reducer", "--combiner", "--steps", "--spark")
-
 
 def predictions_csv(input_file, offsets, y, yhat) -> str:
     """Format a block of predictions as CSV text in one vectorised call (no trailing newline)."""
@@ -127,7 +125,7 @@ class MRPredict(MRJob):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    if any(a.split("=")[0] in TASK_SWITCHES for a in argv):
+    if is_task_invocation(argv):
         MRPredict.run()
         return 0
     from pipelines.predict import main as driver_main

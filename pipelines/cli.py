@@ -15,6 +15,7 @@ import sys
 import tempfile
 
 from mrlinreg.config import ConfigError, load_config
+from mrlinreg.fsutil import write_atomic
 from mrlinreg.storage.errors import StorageError
 from mrlinreg.storage.factory import model_lock, open_snapshot_store
 from mrlinreg.storage.snapshot_format import utc_now
@@ -42,10 +43,7 @@ def write_model(record, path, fs) -> None:
     if "://" not in path or path.startswith("file://"):
         path = path[len("file://"):] if path.startswith("file://") else path
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
+        write_atomic(path, text.encode("utf-8"))
         return
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         f.write(text)

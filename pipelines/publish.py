@@ -13,13 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mrlinreg.config import ConfigError, load_config
+from mrlinreg.fsutil import write_atomic
 from mrlinreg.schema import InvalidIdentifierError
 from mrlinreg.storage.errors import InvalidRecordError, StorageError, StorageUnavailableError
 from mrlinreg.storage.factory import open_results_store
@@ -61,16 +60,8 @@ def save_to_outbox(record, config):
     directory = outbox_dir(config)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{run_id}.json"
-    tmp = directory / f".{run_id}.json.tmp-{uuid.uuid4().hex}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(record, fh, allow_nan=False, sort_keys=True, indent=1)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    text = json.dumps(record, allow_nan=False, sort_keys=True, indent=1)
+    write_atomic(path, text.encode("utf-8"))
     return path
 
 

@@ -18,6 +18,7 @@ import uuid
 import zlib
 from pathlib import Path
 
+from mrlinreg.fsutil import write_atomic
 from mrlinreg.storage.snapshot_format import (Snapshot, checked_names, decode_cells,
                                               encode_cells)
 from mrlinreg.storage.errors import StorageError
@@ -25,19 +26,6 @@ from mrlinreg.storage.errors import StorageError
 MAGIC = b"MRLSNAP1"
 SUFFIX = ".snap"
 POINTER = "LATEST"
-
-
-def _write_atomic(path, data):
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def pack_cells(cells):
@@ -88,8 +76,8 @@ class LocalSnapshotStore:
         run_dir = self._model_dir(snapshot.model_name) / snapshot.run_id
         run_dir.mkdir(parents=True, exist_ok=True)
         name = f"{snapshot.iteration:010d}{SUFFIX}"
-        _write_atomic(run_dir / name, data)
-        _write_atomic(run_dir.parent / POINTER, f"{snapshot.run_id}/{name}\n".encode())
+        write_atomic(run_dir / name, data)
+        write_atomic(run_dir.parent / POINTER, f"{snapshot.run_id}/{name}\n".encode())
 
     def _load(self, path):
         return decode_cells(unpack_cells(path.read_bytes(), path))

@@ -51,13 +51,19 @@ def test_newton_converges_in_one_step(tmp_path):
     np.testing.assert_allclose(_estimate(rec), ref, rtol=1e-10)
 
 
-def test_rank_deficiency_is_named(tmp_path):
+def _dependent_columns(tmp_path):
+    """gamma = alpha + 2 beta exactly: a rank-deficient design."""
     rng = np.random.default_rng(2)
     a, b = rng.standard_normal(300), rng.standard_normal(300)
     X = np.column_stack([a, b, a + 2 * b])
     y = a - b + 0.1 * rng.standard_normal(300)
     path = tmp_path / "dep.csv"
     write_csv(str(path), X, y, names=["alpha", "beta", "gamma", "y"])
+    return path, X, y
+
+
+def test_rank_deficiency_is_named(tmp_path):
+    path, X, y = _dependent_columns(tmp_path)
     for solver in ("qr", "gd"):
         code, rec, err = run_inline(["--solver", solver, str(path)])
         assert code == 1 and rec is None
@@ -103,12 +109,7 @@ def test_summary_for_gd_uses_its_own_weights(tmp_path):
 
 
 def test_min_norm_solution_on_request(tmp_path):
-    rng = np.random.default_rng(2)
-    a, b = rng.standard_normal(300), rng.standard_normal(300)
-    X = np.column_stack([a, b, a + 2 * b])
-    y = a - b + 0.1 * rng.standard_normal(300)
-    path = tmp_path / "dep.csv"
-    write_csv(str(path), X, y, names=["alpha", "beta", "gamma", "y"])
+    path, X, y = _dependent_columns(tmp_path)
     rec, err = _fit(path, "--solver", "qr", "--min-norm")
     assert any("minimum-norm" in w for w in rec["warnings"])
     fitted = X @ coef_vector(rec) + rec["intercept"]

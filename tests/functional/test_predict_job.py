@@ -2,7 +2,6 @@
 
 import contextlib
 import io
-import json
 
 import numpy as np
 import pytest

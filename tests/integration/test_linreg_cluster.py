@@ -115,8 +115,6 @@ def test_pipeline_on_the_cluster_then_hiveql(hdfs_data, local_data, cluster_env,
                                              run_tag):
     base, X, y = hdfs_data
     d, _, _ = local_data
-    from pipelines.run import main as pipeline_main  # noqa: F401 (import check)
-
     p = subprocess.run(
         [sys.executable, "-m", "pipelines.run", "pipeline",
          "--upload-to", f"hdfs://{base}/lake", "--predict", f"hdfs://{base}/test.csv",
