@@ -8,7 +8,9 @@ moments pass, in seconds and rows per second. Not a test: figures, not assertion
 """
 
 import argparse
+import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -57,13 +59,14 @@ def main():
     fmt, feats, _ = resolve_format([path], None)
     p = len(feats) + 1
     W = np.zeros((p, 6))
+    for rows in (a.rows // 10, a.rows):
+        print(f"one mapper task over {rows:>9,} rows: peak RSS "
+              f"{mapper_peak_rss(path, params_for(fmt, feats, W), rows):6.0f} MB "
+              f"(--block-rows 8192)")
     for runner_name in runners:
         with tempfile.TemporaryDirectory() as work:
             runner = PassRunner(["-r", runner_name, path], work)
-            params = {"pass": "evaluate", "format": fmt.to_dict(),
-                      "shift": encode_array(np.zeros(len(feats))),
-                      "scale": encode_array(np.ones(len(feats))), "fit_intercept": True,
-                      "points": encode_array(W), "directions": encode_array(np.zeros((p, 0)))}
+            params = params_for(fmt, feats, W)
             for label, prm in (("moments pass", {"pass": "moments", "format": fmt.to_dict()}),
                                ("gradient pass (6 line-search points)", params)):
                 t = time.perf_counter()
@@ -72,6 +75,33 @@ def main():
                 assert res.acc.n == a.rows
                 print(f"{runner_name:6s} {label:38s} {dt:7.2f}s  {a.rows / dt:12,.0f} rows/s  "
                       f"{dt / ref:5.2f}x numpy read+solve")
+
+
+def params_for(fmt, feats, W):
+    """Parameters of a gradient pass at the candidate points ``W``."""
+    return {"pass": "evaluate", "format": fmt.to_dict(),
+            "shift": encode_array(np.zeros(len(feats))),
+            "scale": encode_array(np.ones(len(feats))), "fit_intercept": True,
+            "points": encode_array(W), "directions": encode_array(np.zeros((W.shape[0], 0)))}
+
+
+def mapper_peak_rss(path, params, rows):
+    """Run one mapper task by hand on the first ``rows`` lines; return its peak RSS in MB."""
+    with tempfile.TemporaryDirectory() as work:
+        pfile = os.path.join(work, "params.json")
+        with open(pfile, "w") as f:
+            json.dump(params, f)
+        head = subprocess.Popen(["head", "-n", str(rows + 1), path], stdout=subprocess.PIPE)
+        task = subprocess.Popen([sys.executable, os.path.join(ROOT, "jobs", "linreg.py"),
+                                 "--step-num=0", "--mapper", "--params", pfile],
+                                stdin=head.stdout, stdout=subprocess.DEVNULL)
+        head.stdout.close()
+        _, status, usage = os.wait4(task.pid, 0)  # this task's own peak, not all children's
+        task.returncode = os.waitstatus_to_exitcode(status)
+        head.wait()
+        if task.returncode != 0:
+            raise RuntimeError("mapper task failed")
+        return usage.ru_maxrss / 1024
 
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ class MRLinRegPass(MRJob):
         with open(self.options.params) as f:
             self.params = json.load(f)
         self.fmt = RowFormat.from_dict(self.params["format"])
-        self.block_rows = int(self.params.get("block_rows", 65536))
+        self.block_rows = int(self.params.get("block_rows", 8192))
         self.fail_fast = self.params.get("on_bad_row") == "fail"
         self.acc = make_accumulator(self.params)
         self.buffer = []

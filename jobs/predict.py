@@ -68,7 +68,7 @@ class MRPredict(MRJob):
         self.fmt = RowFormat.from_dict(params["format"])
         self.coef = np.array(params["coef"], dtype=np.float64)
         self.intercept = float(params["intercept"])
-        self.block_rows = int(params.get("block_rows", 65536))
+        self.block_rows = int(params.get("block_rows", 8192))
         self.fail_fast = params.get("on_bad_row") == "fail"
         self.file = jobconf_from_env("mapreduce.map.input.file", "")
         self.offset = int(jobconf_from_env("mapreduce.map.input.start", "0") or 0)

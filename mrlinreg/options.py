@@ -44,7 +44,7 @@ def add_model_args(parser) -> None:
     g.add_argument("--output-model", help="also write the model JSON here (local or hdfs://)")
     g.add_argument("--summary", action="store_true",
                    help="print a statsmodels-style summary table to stderr")
-    g.add_argument("--block-rows", type=int, default=65536,
+    g.add_argument("--block-rows", type=int, default=8192,
                    help="rows a mapper parses at once (memory per task grows with this, "
                         "never with the input)")
     g.add_argument("--model-name", default="default", help="name the model is stored under")

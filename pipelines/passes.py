@@ -62,7 +62,7 @@ class PassRunner:
         Where params files and the package zip are written.
     """
 
-    def __init__(self, job_args, workdir, block_rows=65536, on_bad_row="skip"):
+    def __init__(self, job_args, workdir, block_rows=8192, on_bad_row="skip"):
         self.job_args = list(job_args)
         self.workdir = workdir
         self.block_rows = block_rows
