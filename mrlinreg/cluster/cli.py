@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 import time
@@ -23,12 +24,15 @@ def _selected(with_history: bool):
     return [s for s in SERVICES if with_history or not s.optional]
 
 
-def _fail(paths: ClusterPaths, service: str, reason: str) -> int:
+def _fail(paths: ClusterPaths, service: str, reason: str, show_log: bool = True,
+          started_any: bool = True) -> int:
     log = paths.log_file(service)
-    print(f"\nFAILED: {service}: {reason}\n--- last lines of {log} ---\n{_tail(log)}\n---",
-          file=sys.stderr)
-    print(f"Other services keep running; stop them with "
-          f"`python -m mrlinreg.cluster down --home {paths.home}`.", file=sys.stderr)
+    print(f"\nFAILED: {service}: {reason}", file=sys.stderr)
+    if show_log:
+        print(f"--- last lines of {log} ---\n{_tail(log)}\n---", file=sys.stderr)
+    if started_any:
+        print(f"Services already started keep running (logs in {paths.logs}); stop them "
+              f"with `python -m mrlinreg.cluster down --home {paths.home}`.", file=sys.stderr)
     return 1
 
 
@@ -55,6 +59,10 @@ def cmd_up(args) -> int:
         return 1
     launcher.write_hadoop_home(paths, java_home, libs["hadoop"])
     launcher.write_mrjob_conf(paths)
+    if importlib.util.find_spec("mrjob") is None:
+        print(f"warning: {sys.executable} has no mrjob; streaming tasks run with this "
+              "interpreter (python_bin in mrjob.conf): run `up` from the project's venv",
+              file=sys.stderr)
     paths.env_file.write_text(json.dumps({"java_home": str(java_home)}) + "\n")
 
     runtime = Runtime(paths=paths, java_home=java_home, libs=libs)
@@ -76,7 +84,8 @@ def cmd_up(args) -> int:
             if probes.port_open(service.port):
                 return _fail(paths, service.name,
                              f"port {service.port} is taken by a process this cluster did "
-                             "not start; stop it first")
+                             "not start; stop it first", show_log=False,
+                             started_any=bool(launched))
             try:
                 if service.prepare:
                     service.prepare(runtime)
