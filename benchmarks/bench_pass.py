@@ -44,6 +44,14 @@ def main():
     size_mb = os.path.getsize(path) / 1e6
     print(f"data: {a.rows} rows x {a.features} features, {size_mb:.0f} MB CSV, {os.cpu_count()} cores")
 
+    # before this process holds the data: a forked child's peak counts the parent's pages
+    fmt, feats, _ = resolve_format([path], None)
+    W = np.zeros((len(feats) + 1, 6))
+    for rows in (a.rows // 10, a.rows):
+        print(f"one mapper task over {rows:>9,} rows: peak RSS "
+              f"{mapper_peak_rss(path, params_for(fmt, feats, W), rows):6.0f} MB "
+              f"(--block-rows 8192)")
+
     t = time.perf_counter()
     M = np.loadtxt(path, delimiter=",", skiprows=1)
     t_read = time.perf_counter() - t
@@ -56,13 +64,6 @@ def main():
     print(f"numpy loadtxt {t_read:.2f}s + lstsq {t_solve:.2f}s = {ref:.2f}s "
           f"({a.rows / ref:,.0f} rows/s)")
 
-    fmt, feats, _ = resolve_format([path], None)
-    p = len(feats) + 1
-    W = np.zeros((p, 6))
-    for rows in (a.rows // 10, a.rows):
-        print(f"one mapper task over {rows:>9,} rows: peak RSS "
-              f"{mapper_peak_rss(path, params_for(fmt, feats, W), rows):6.0f} MB "
-              f"(--block-rows 8192)")
     for runner_name in runners:
         with tempfile.TemporaryDirectory() as work:
             runner = PassRunner(["-r", runner_name, path], work)
