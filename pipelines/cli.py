@@ -11,6 +11,7 @@ import logging
 import math
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 
@@ -119,6 +120,9 @@ def main(argv=None) -> int:
         return 2
     except (TrainingError, BadRowError, PassError, StorageError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except (OSError, subprocess.SubprocessError) as e:  # e.g. listing or writing on HDFS
+        print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -88,6 +89,10 @@ class PassRunner:
         except StepFailedException as e:
             raise PassError(f"MapReduce pass {self.passes} failed: {e}. "
                             "The task logs above say why.") from None
+        except (OSError, subprocess.SubprocessError) as e:  # hadoop binary, HDFS, local I/O
+            raise PassError(f"MapReduce pass {self.passes} could not run ({e}). Is the cluster "
+                            "up (`python -m mrlinreg.cluster status`) and the input readable?"
+                            ) from None
         finally:
             os.unlink(path)
         if "bad_row" in records:

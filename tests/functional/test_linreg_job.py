@@ -235,3 +235,14 @@ def test_output_has_no_non_finite_numbers(dataset):
             for v in o:
                 walk(v)
     walk(rec)
+
+
+def test_hadoop_runner_without_a_cluster_is_a_clear_error(dataset, tmp_path):
+    path, _, _ = dataset
+    fake = tmp_path / "hadoop"
+    fake.write_text("#!/bin/sh\necho 'no cluster here' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    code, rec, err = run_inline(["-r", "hadoop", "--hadoop-bin", str(fake), "--quiet",
+                                 "--hadoop-streaming-jar", str(fake), path])
+    assert code == 1 and rec is None
+    assert "Traceback" not in err and "error:" in err
