@@ -26,6 +26,9 @@ from pipelines.passes import BadRowError, PassError, PassRunner
 from pipelines.train import Hooks, Progress, TrainingError, new_run_id, train
 
 
+RESUME_LOCK_WAIT_S = 90.0
+
+
 def check_finite(obj, where="model"):
     """Raise ValueError if any number in a JSON-ready structure is NaN or infinite."""
     if isinstance(obj, float) and not math.isfinite(obj):
@@ -86,7 +89,10 @@ def main(argv=None) -> int:
         config = load_config()
         runner = PassRunner(argv, workdir, block_rows=opts.block_rows, on_bad_row=opts.on_bad_row)
         fp = fingerprint(opts, features, label, opts.args)
-        with model_lock(config, opts.model_name, wait=opts.wait), \
+        # a killed trainer's ZooKeeper lock lives on until its session expires (seconds):
+        # a resume waits that long for it rather than failing at once
+        wait, timeout = opts.wait or opts.resume, (None if opts.wait else RESUME_LOCK_WAIT_S)
+        with model_lock(config, opts.model_name, wait=wait, timeout=timeout), \
                 open_snapshot_store(config) as snapshots:
             resume = load_resume(snapshots, opts.model_name, fp) if opts.resume else None
             run_id = resume.run_id if resume else new_run_id()

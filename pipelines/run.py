@@ -66,6 +66,7 @@ def ingest(inputs, dest, job_args) -> list:
             for f in files:
                 target = dest.rstrip("/") + "/" + os.path.relpath(f, os.path.dirname(
                     os.path.normpath(src)))
+                fs.mkdir(target.rsplit("/", 1)[0])  # HDFS puts into existing folders only
                 if fs.exists(target):
                     fs.rm(target)
                 fs.put(f, target)
