@@ -20,6 +20,7 @@ from tests.functional.helpers import (LINREG, ROOT, coef_vector, run_inline, sta
 pytestmark = pytest.mark.integration
 
 README_SQL = re.compile(r"```sql\n(.*?)```", re.S)
+BEELINE_PROMPT = re.compile(r"^(\d+: jdbc:\S*> )+")
 
 
 @pytest.fixture(scope="module")
@@ -106,9 +107,12 @@ def _beeline(cluster_info, sql):
     env = dict(os.environ, SPARK_HOME=os.path.dirname(os.path.dirname(found[-1])))
     p = subprocess.run([found[-1], "-u", url, "-n", "mrlinreg", "--silent=true",
                         "--showHeader=false", "--outputformat=csv2", "-e", sql],
-                       capture_output=True, text=True, env=env, timeout=300)
+                       capture_output=True, text=True, env=env, timeout=300,
+                       stdin=subprocess.DEVNULL)
     assert p.returncode == 0, p.stderr[-2000:]
-    return [line.split(",") for line in p.stdout.splitlines() if line.strip()]
+    # without a terminal beeline echoes its prompt before the first row
+    lines = [BEELINE_PROMPT.sub("", line) for line in p.stdout.splitlines()]
+    return [line.split(",") for line in lines if line.strip()]
 
 
 def test_pipeline_on_the_cluster_then_hiveql(hdfs_data, local_data, cluster_env, cluster_info,
