@@ -17,6 +17,7 @@ import tempfile
 
 from mrlinreg.config import ConfigError, load_config
 from mrlinreg.fsutil import write_atomic
+from mrlinreg.schema import validate_key_name
 from mrlinreg.storage.errors import StorageError
 from mrlinreg.storage.factory import model_lock, open_snapshot_store
 from mrlinreg.storage.snapshot_format import utc_now
@@ -52,6 +53,7 @@ def write_model(record, path, fs) -> None:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         f.write(text)
     try:
+        fs.mkdir(path.rsplit("/", 1)[0])  # HDFS puts into existing folders only
         if fs.exists(path):
             fs.rm(path)
         fs.put(f.name, path)
@@ -62,7 +64,8 @@ def write_model(record, path, fs) -> None:
 def _quiet_mrjob():
     # mrjob's INFO chatter (config search, temp dirs) would drown the progress lines
     logging.getLogger("mrjob").setLevel(logging.WARNING)
-    for name in ("mrjob.conf", "mrjob.inline"):  # "no configs", "inline ignores py_files"
+    # "no configs", "inline ignores py_files", "can't fetch history log" (no JobHistory)
+    for name in ("mrjob.conf", "mrjob.inline", "mrjob.logs"):
         logging.getLogger(name).setLevel(logging.ERROR)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
@@ -77,6 +80,11 @@ def main(argv=None) -> int:
     opts = job.options
     if not opts.args:
         print("error: no INPUT given (files, directories or hdfs:// URIs)", file=sys.stderr)
+        return 2
+    try:  # before any pass: the name becomes HBase keys, ZooKeeper paths and Hive values
+        validate_key_name(opts.model_name, "--model-name")
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
     progress = Progress(opts.quiet)
     workdir = tempfile.mkdtemp(prefix="mrlinreg-")
@@ -105,15 +113,15 @@ def main(argv=None) -> int:
         record = {"run_id": run_id, "model_name": opts.model_name, "created_at": utc_now(),
                   "options": options, **record}
         check_finite(record)
-        if opts.output_model:
-            write_model(record, opts.output_model, fs)
         if opts.summary and record.get("summary"):
             from mrlinreg.numerics.summary import format_summary
 
             print(format_summary(record["summary"]), file=sys.stderr)
-        json.dump(record, sys.stdout, sort_keys=True)
+        json.dump(record, sys.stdout, sort_keys=True)  # first: the model is never lost
         sys.stdout.write("\n")
         sys.stdout.flush()
+        if opts.output_model:
+            write_model(record, opts.output_model, fs)
         if opts.publish:
             from pipelines.publish import publish_run
 

@@ -237,6 +237,14 @@ def test_output_has_no_non_finite_numbers(dataset):
     walk(rec)
 
 
+@pytest.mark.parametrize("name", ["a'; DROP TABLE models; --", "../etc", "x#1", ""])
+def test_model_name_is_validated_before_any_pass(dataset, name):
+    path, _, _ = dataset
+    code, rec, err = run_inline(["--model-name", name, path])
+    assert code == 2 and rec is None and "invalid --model-name" in err
+    assert "rows" not in err  # refused before the first pass
+
+
 def test_hadoop_runner_without_a_cluster_is_a_clear_error(dataset, tmp_path):
     path, _, _ = dataset
     fake = tmp_path / "hadoop"

@@ -70,13 +70,17 @@ def _run(args, env, timeout=1200, script=LINREG):
     return p.returncode, (json.loads(p.stdout) if p.stdout.strip() else None), p.stderr
 
 
-def test_hadoop_runner_matches_inline(hdfs_data, local_data, cluster_env):
+def test_hadoop_runner_matches_inline(hdfs_data, local_data, cluster_env, webhdfs):
     base, X, y = hdfs_data
     d, _, _ = local_data
     args = ["--solver", "newton", "--strategy", "passes", "--tol", "1e-10", "--model-name",
             "it_yarn"]
-    code, on_yarn, err = _run(["-r", "hadoop", *args, f"hdfs://{base}/train"], cluster_env)
+    code, on_yarn, err = _run(["-r", "hadoop", *args, "--output-model",
+                               f"hdfs://{base}/models/newton.json", f"hdfs://{base}/train"],
+                              cluster_env)
     assert code == 0, err
+    with webhdfs.read(f"{base}/models/newton.json") as f:
+        assert json.loads(f.read()) == on_yarn
     assert on_yarn["n_rows"] == 3000 and on_yarn["passes"] == 3 and on_yarn["converged"]
     code, inline, err = run_inline([*args, "--model-name", "it_inline", str(d / "train")])
     assert code == 0, err
