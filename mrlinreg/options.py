@@ -37,6 +37,9 @@ def add_model_args(parser) -> None:
     g.add_argument("--no-fit-intercept", dest="fit_intercept", action="store_false")
     g.add_argument("--standardize", dest="standardize", action="store_true", default=True)
     g.add_argument("--no-standardize", dest="standardize", action="store_false")
+    g.add_argument("--validation", action="append", default=[], metavar="INPUT",
+                   help="held-out data (repeatable): validation_* metrics beside the training "
+                        "ones show over- and under-fitting")
     g.add_argument("--min-norm", action="store_true",
                    help="with --solver qr, return the minimum-norm solution of a rank-deficient "
                         "problem (with a warning) instead of stopping")

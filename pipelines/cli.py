@@ -24,7 +24,8 @@ from mrlinreg.storage.snapshot_format import utc_now
 from pipelines.inputs import InputError, resolve_format
 from pipelines.lifecycle import ResumeError, SnapshotWriter, fingerprint, load_resume
 from pipelines.passes import BadRowError, PassError, PassRunner
-from pipelines.train import Hooks, Progress, TrainingError, new_run_id, train
+from pipelines.train import (Hooks, Progress, TrainingError, evaluate_holdout, new_run_id,
+                             train)
 
 
 RESUME_LOCK_WAIT_S = 90.0
@@ -59,6 +60,15 @@ def write_model(record, path, fs) -> None:
         fs.put(f.name, path)
     finally:
         os.unlink(f.name)
+
+
+def _with_inputs(argv, inputs, new_inputs):
+    """``argv`` with its positional INPUTs replaced by ``new_inputs`` (options kept)."""
+    rest = list(argv)
+    for item in reversed(inputs):  # positionals: drop their last occurrences
+        idx = len(rest) - 1 - rest[::-1].index(item)
+        del rest[idx]
+    return rest + list(new_inputs)
 
 
 def _quiet_mrjob():
@@ -108,6 +118,16 @@ def main(argv=None) -> int:
             record = train(runner, fmt, features, label, opts, progress=progress,
                            hooks=Hooks(on_iteration=writer, resume=resume))
             writer.finish()
+        if opts.validation:
+            vfmt, _, _ = resolve_format(opts.validation, fs, delimiter=opts.delimiter,
+                                        label=label, features=features,
+                                        schema_path=opts.schema)
+            vrunner = PassRunner(_with_inputs(argv, opts.args, opts.validation), workdir,
+                                 block_rows=opts.block_rows, on_bad_row=opts.on_bad_row)
+            record["metrics"].update(evaluate_holdout(vrunner, vfmt, record, opts))
+            progress.say("validation: " + ", ".join(
+                f"{k[len('validation_'):]} {v:.6g}" for k, v in record["metrics"].items()
+                if k.startswith("validation_")))
         options = {k: v for k, v in fp.items() if k not in ("features", "label", "inputs")}
         options["max_iter"] = opts.max_iter
         record = {"run_id": run_id, "model_name": opts.model_name, "created_at": utc_now(),

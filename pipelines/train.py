@@ -197,7 +197,8 @@ def train(runner, fmt, feature_names, label_name, opts, hooks=None, progress=Non
         "bad_row_reasons": {k: int(v) for k, v in sorted(bad_rows.items())},
         "passes": runner.passes,
         "history": history,
-        "metrics": {"mse": float(loss), "rmse": float(np.sqrt(loss)), "r2": r2},
+        "metrics": {"mse": float(loss), "rmse": float(np.sqrt(loss)),
+                    **({"r2": r2} if r2 is not None else {})},
         "scaling": {"standardize": opts.standardize, "fit_intercept": opts.fit_intercept,
                     "shift": shift.tolist(), "scale": scale.tolist()},
         "working_weights": w.tolist(),
@@ -211,6 +212,29 @@ def train(runner, fmt, feature_names, label_name, opts, hooks=None, progress=Non
     for wmsg in warnings:
         progress.say(f"warning: {wmsg}")
     return record
+
+
+def evaluate_holdout(runner, fmt, record, opts) -> dict:
+    """Score the fitted model on held-out rows: two passes (moments, residuals).
+
+    Returns ``validation_*`` metrics: the training metrics beside them show over-fitting
+    (validation error well above training error) or under-fitting (both high).
+    """
+    sc = record["scaling"]
+    shift, scale = np.array(sc["shift"]), np.array(sc["scale"])
+    w = np.array(record["working_weights"])
+    moments = runner.run({"pass": "moments", "format": fmt.to_dict()})
+    n = moments.acc.n
+    if n == 0:
+        raise TrainingError("no valid rows in the validation input")
+    ev = PassOracle(runner, fmt, shift, scale, opts.fit_intercept)(
+        w.reshape(-1, 1), np.zeros((len(w), 0)))
+    mse, var_y = float(ev.loss[0]), float(moments.acc.m2[-1] / n)
+    out = {"validation_n_rows": float(n), "validation_mse": mse,
+           "validation_rmse": float(np.sqrt(mse)), "validation_mae": float(ev.mae[0])}
+    if var_y > 0:
+        out["validation_r2"] = 1.0 - mse / var_y
+    return out
 
 
 def _iterate(solver, oracle, p, opts, hooks, ctx, history, progress, warnings):

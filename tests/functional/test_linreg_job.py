@@ -254,3 +254,31 @@ def test_hadoop_runner_without_a_cluster_is_a_clear_error(dataset, tmp_path):
                                  "--hadoop-streaming-jar", str(fake), path])
     assert code == 1 and rec is None
     assert "Traceback" not in err and "error:" in err
+
+
+def test_validation_metrics_show_overfitting(tmp_path):
+    # 40 rows, 30 features, only 2 informative: the fit memorises noise
+    rng = np.random.default_rng(9)
+    X = rng.standard_normal((1040, 30))
+    y = 2 * X[:, 0] - X[:, 1] + rng.standard_normal(1040)
+    train, hold = tmp_path / "train.csv", tmp_path / "hold.csv"
+    write_csv(str(train), X[:40], y[:40])
+    write_csv(str(hold), X[40:], y[40:])
+    code, rec, err = run_inline(["--solver", "qr", "--validation", str(hold), str(train)])
+    assert code == 0, err
+    m = rec["metrics"]
+    coef = coef_vector(rec)
+    resid = y[40:] - X[40:] @ coef - rec["intercept"]
+    assert m["validation_n_rows"] == 1000
+    assert m["validation_mse"] == pytest.approx(np.mean(resid**2), rel=1e-12)
+    assert m["validation_mae"] == pytest.approx(np.mean(np.abs(resid)), rel=1e-12)
+    assert m["validation_r2"] == pytest.approx(1 - np.mean(resid**2) / np.var(y[40:]), rel=1e-12)
+    assert m["validation_mse"] > 5 * m["mse"]  # over-fitting, visible
+    assert "validation: n_rows 1000" in err
+
+
+def test_no_intercept_model_publishes_without_r2(dataset):
+    path, _, _ = dataset
+    code, rec, err = run_inline(["--no-fit-intercept", "--solver", "qr", "--publish", path])
+    assert code == 0, err
+    assert "r2" not in rec["metrics"]
