@@ -81,6 +81,58 @@ def _quiet_mrjob():
         logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
 
 
+def _fit(argv, opts, fmt, features, label, fs, config, workdir, progress) -> dict:
+    """Train under the model's lock with a snapshot per iteration; validate; the record."""
+    runner = PassRunner(argv, workdir, block_rows=opts.block_rows, on_bad_row=opts.on_bad_row)
+    fp = fingerprint(opts, features, label, opts.args)
+    # a killed trainer's ZooKeeper lock lives on until its session expires (seconds):
+    # a resume waits that long for it rather than failing at once
+    wait, timeout = opts.wait or opts.resume, (None if opts.wait else RESUME_LOCK_WAIT_S)
+    with model_lock(config, opts.model_name, wait=wait, timeout=timeout), \
+            open_snapshot_store(config) as snapshots:
+        resume = load_resume(snapshots, opts.model_name, fp) if opts.resume else None
+        run_id = resume.run_id if resume else new_run_id()
+        writer = SnapshotWriter(snapshots, opts.model_name, run_id, fp)
+        record = train(runner, fmt, features, label, opts, progress=progress,
+                       hooks=Hooks(on_iteration=writer, resume=resume))
+        writer.finish()
+    if opts.validation:
+        vfmt, _, _ = resolve_format(opts.validation, fs, delimiter=opts.delimiter, label=label,
+                                    features=features, schema_path=opts.schema)
+        vrunner = PassRunner(_with_inputs(argv, opts.args, opts.validation), workdir,
+                             block_rows=opts.block_rows, on_bad_row=opts.on_bad_row)
+        record["metrics"].update(evaluate_holdout(vrunner, vfmt, record, opts))
+        progress.say("validation: " + ", ".join(
+            f"{k[len('validation_'):]} {v:.6g}" for k, v in record["metrics"].items()
+            if k.startswith("validation_")))
+    options = {k: v for k, v in fp.items() if k not in ("features", "label", "inputs")}
+    options["max_iter"] = opts.max_iter
+    record = {"run_id": run_id, "model_name": opts.model_name, "created_at": utc_now(),
+              "options": options, **record}
+    check_finite(record)
+    return record
+
+
+def _emit(record, opts, fs, config) -> int:
+    """Summary table, the model on stdout (first: it is never lost), model file, publish."""
+    if opts.summary and record.get("summary"):
+        from mrlinreg.numerics.summary import format_summary
+
+        print(format_summary(record["summary"]), file=sys.stderr)
+    json.dump(record, sys.stdout, sort_keys=True)
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+    if opts.output_model:
+        write_model(record, opts.output_model, fs)
+    if opts.publish:
+        from pipelines.publish import publish_run
+
+        outcome = publish_run(record, config)
+        print(outcome.message, file=sys.stderr)
+        return 0 if outcome.published else 1
+    return 0
+
+
 def main(argv=None) -> int:
     from jobs.linreg import MRLinRegPass
 
@@ -105,50 +157,8 @@ def main(argv=None) -> int:
             opts.args, fs, delimiter=opts.delimiter, label=opts.label,
             features=opts.features, schema_path=opts.schema)
         config = load_config()
-        runner = PassRunner(argv, workdir, block_rows=opts.block_rows, on_bad_row=opts.on_bad_row)
-        fp = fingerprint(opts, features, label, opts.args)
-        # a killed trainer's ZooKeeper lock lives on until its session expires (seconds):
-        # a resume waits that long for it rather than failing at once
-        wait, timeout = opts.wait or opts.resume, (None if opts.wait else RESUME_LOCK_WAIT_S)
-        with model_lock(config, opts.model_name, wait=wait, timeout=timeout), \
-                open_snapshot_store(config) as snapshots:
-            resume = load_resume(snapshots, opts.model_name, fp) if opts.resume else None
-            run_id = resume.run_id if resume else new_run_id()
-            writer = SnapshotWriter(snapshots, opts.model_name, run_id, fp)
-            record = train(runner, fmt, features, label, opts, progress=progress,
-                           hooks=Hooks(on_iteration=writer, resume=resume))
-            writer.finish()
-        if opts.validation:
-            vfmt, _, _ = resolve_format(opts.validation, fs, delimiter=opts.delimiter,
-                                        label=label, features=features,
-                                        schema_path=opts.schema)
-            vrunner = PassRunner(_with_inputs(argv, opts.args, opts.validation), workdir,
-                                 block_rows=opts.block_rows, on_bad_row=opts.on_bad_row)
-            record["metrics"].update(evaluate_holdout(vrunner, vfmt, record, opts))
-            progress.say("validation: " + ", ".join(
-                f"{k[len('validation_'):]} {v:.6g}" for k, v in record["metrics"].items()
-                if k.startswith("validation_")))
-        options = {k: v for k, v in fp.items() if k not in ("features", "label", "inputs")}
-        options["max_iter"] = opts.max_iter
-        record = {"run_id": run_id, "model_name": opts.model_name, "created_at": utc_now(),
-                  "options": options, **record}
-        check_finite(record)
-        if opts.summary and record.get("summary"):
-            from mrlinreg.numerics.summary import format_summary
-
-            print(format_summary(record["summary"]), file=sys.stderr)
-        json.dump(record, sys.stdout, sort_keys=True)  # first: the model is never lost
-        sys.stdout.write("\n")
-        sys.stdout.flush()
-        if opts.output_model:
-            write_model(record, opts.output_model, fs)
-        if opts.publish:
-            from pipelines.publish import publish_run
-
-            outcome = publish_run(record, config)
-            print(outcome.message, file=sys.stderr)
-            return 0 if outcome.published else 1
-        return 0
+        record = _fit(argv, opts, fmt, features, label, fs, config, workdir, progress)
+        return _emit(record, opts, fs, config)
     except (InputError, ResumeError, ConfigError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

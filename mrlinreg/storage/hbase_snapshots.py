@@ -23,6 +23,7 @@ from __future__ import annotations
 import time
 
 from mrlinreg.schema import load_warehouse, validate_sql_name
+from mrlinreg.storage.connection import HeldConnection
 from mrlinreg.storage.retry import UNREACHABLE, retry_settings, with_retries
 from mrlinreg.storage.snapshot_format import checked_names, decode_cells, encode_cells
 
@@ -48,7 +49,7 @@ def _happybase_connection(**kwargs):
     return happybase.Connection(**kwargs)
 
 
-class HBaseSnapshotStore:
+class HBaseSnapshotStore(HeldConnection):
     """Snapshots in HBase.
 
     Parameters
@@ -93,30 +94,11 @@ class HBaseSnapshotStore:
                       retry=retry_settings(config))
         return cls(**{**kwargs, **overrides})
 
-    @property
-    def address(self):
-        return f"{self.host}:{self.port}"
 
     def __repr__(self):
         return f"HBaseSnapshotStore({self.address!r}, table={self.table_name!r})"
 
-    def __enter__(self):
-        self._depth += 1
-        return self
 
-    def __exit__(self, *exc_info):
-        self._depth -= 1
-        if self._depth == 0:
-            self._close()
-        return False
-
-    def _close(self):
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                conn.close()
-            except Exception:
-                pass
 
     def _table(self):
         if self._conn is None:

@@ -28,6 +28,7 @@ import pyarrow as pa
 from mrlinreg.schema import (column_differences, create_database_ddl, create_table_ddl,
                              hive_literal, load_warehouse, parse_describe, quote_name,
                              validate_key_name, validate_sql_name)
+from mrlinreg.storage.connection import HeldConnection
 from mrlinreg.storage.errors import SchemaMismatchError, StorageError
 from mrlinreg.storage.records import (RECORD_TABLES, check_rows, checked_record_rows,
                                       parse_timestamp, prediction_rows)
@@ -66,7 +67,7 @@ def _pyhive_connect(host, port, username, database, auth, password=None, timeout
     return connection
 
 
-class HiveResultsStore:
+class HiveResultsStore(HeldConnection):
     """Results tables in Hive.
 
     Parameters
@@ -114,24 +115,12 @@ class HiveResultsStore:
                       retry=retry_settings(config))
         return cls(**{**kwargs, **overrides})
 
-    @property
-    def address(self):
-        return f"{self.host}:{self.port}"
 
     def __repr__(self):
         return f"HiveResultsStore({self.address!r}, database={self.database!r})"
 
     # --- connection -----------------------------------------------------
 
-    def __enter__(self):
-        self._depth += 1
-        return self
-
-    def __exit__(self, *exc_info):
-        self._depth -= 1
-        if self._depth == 0:
-            self._close()
-        return False
 
     def _open(self):
         if self._conn is None:
@@ -141,13 +130,6 @@ class HiveResultsStore:
                                        timeout_s=self.timeout_s)
         return self._conn
 
-    def _close(self):
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                conn.close()
-            except Exception:  # closing a broken connection is not worth an error
-                pass
 
     def _run(self, work):
         """Run ``work(cursor)`` with retries on connection failures."""
