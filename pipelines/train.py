@@ -177,7 +177,7 @@ def train(runner, fmt, feature_names, label_name, opts, hooks=None, progress=Non
                                                                             opts.fit_intercept)
         w, loss, converged, iterations = _iterate(
             SOLVERS[opts.solver](solver_opts), oracle, p, opts, hooks, ctx, history, progress,
-            warnings)
+            warnings, working_names)
 
     coef, intercept = to_original(w, shift, scale, opts.fit_intercept)
     var_y = m2[d] / n
@@ -237,11 +237,14 @@ def evaluate_holdout(runner, fmt, record, opts) -> dict:
     return out
 
 
-def _iterate(solver, oracle, p, opts, hooks, ctx, history, progress, warnings):
+def _iterate(solver, oracle, p, opts, hooks, ctx, history, progress, warnings, working_names):
     if hooks.resume is not None:
         solver.state = hooks.resume.solver_state
     else:
-        s0 = solver.start(oracle, np.zeros(p))
+        # without R (passes strategy) the first pass brings A^T A along for the rank check
+        s0 = solver.start(oracle, np.zeros(p), hessian=ctx.R is None)
+        if ctx.R is None:
+            _check_gram(solver.start_hessian, working_names, warnings)
         if hooks.on_iteration is not None:
             hooks.on_iteration(s0, solver, ctx, history)
         progress.step(s0)
@@ -277,6 +280,21 @@ def _solve_exact(R, working_names, warnings, min_norm=False):
     sol = exact.solve_r(R, names=working_names, min_norm=min_norm)
     _check_rank(sol, warnings)
     return sol.w, True, 1, sol
+
+
+def _check_gram(H, working_names, warnings):
+    """Rank and collinearity diagnosis from ``A^T A`` (the passes strategy has no R)."""
+    from mrlinreg.numerics import exact
+
+    spec = exact.spectrum(exact.factor_from_gram(H), working_names, rcond=exact.GRAM_RCOND)
+    p = len(working_names)
+    if spec.rank < p:
+        raise TrainingError(
+            exact.diagnosis_message(spec, p, None) + ". Judged from X^T X, which squares the "
+            "condition number: --solver qr decides from the data itself (and --min-norm gives "
+            "a solution if it is truly rank deficient)")
+    if spec.collinearities:
+        warnings.append(exact.diagnosis_message(spec, p))
 
 
 def _check_rank(sol, warnings):

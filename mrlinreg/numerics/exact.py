@@ -322,6 +322,23 @@ def diagnosis_message(spec: Spectrum, p: int, min_norm: Optional[bool] = None) -
     return "; ".join(parts)
 
 
+def factor_from_gram(G) -> np.ndarray:
+    """A square ``M`` with ``M^T M = G`` for a symmetric positive semi-definite ``G``.
+
+    ``M = diag(sqrt(lambda)) V^T`` from ``G = V diag(lambda) V^T`` (negative
+    rounding residue clipped to 0), so :func:`spectrum` can diagnose a Gram
+    matrix ``A^T A`` as it diagnoses R.  Its singular values carry errors of
+    about ``sqrt(eps) * s_max``: pass ``rcond=GRAM_RCOND`` to :func:`spectrum`.
+    """
+    G = np.asarray(G, dtype=np.float64)
+    lam, V = np.linalg.eigh((G + G.T) / 2)
+    return np.sqrt(np.clip(lam, 0.0, None))[:, None] * V.T
+
+
+# singular values of a factor built from A^T A are accurate to ~sqrt(eps) * s_max
+GRAM_RCOND = 1e-7
+
+
 def solve_r(R_aug, *, names: Sequence[str], rcond: float = DEFAULT_RCOND,
             collinear_index: float = DEFAULT_COLLINEAR_INDEX,
             min_norm: bool = False) -> ExactSolution:

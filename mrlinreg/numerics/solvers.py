@@ -99,15 +99,21 @@ class _Solver:
         self.opt = options
         self.state: dict = {}
 
-    def start(self, oracle, w0) -> Step:
-        """Evaluate at the starting point (iteration 0)."""
+    def start(self, oracle, w0, hessian=False) -> Step:
+        """Evaluate at the starting point (iteration 0).
+
+        With ``hessian`` the same pass also returns ``A^T A / n`` (kept in
+        ``start_hessian``, not in the state) so the caller can diagnose the
+        design's rank without a pass of its own.
+        """
         w0 = np.asarray(w0, dtype=np.float64)
-        ev = oracle(_col(w0), _no_dirs(len(w0)), self.needs_hessian)
+        ev = oracle(_col(w0), _no_dirs(len(w0)), self.needs_hessian or hessian)
+        self.start_hessian = ev.hessian
         loss, g = float(ev.loss[0]), ev.grad[:, 0]
         _check_finite_start(loss, g)
         self.state = {"w": w0, "loss": loss, "g": g, "g0_norm": float(np.linalg.norm(g)),
                       "iteration": 0, "prev_loss": None}
-        if ev.hessian is not None:
+        if self.needs_hessian:
             self.state["hessian"] = ev.hessian
         self._after_start(ev)
         return Step(0, loss, float(np.linalg.norm(g)), 0.0, 1)

@@ -32,6 +32,15 @@ def test_qr_keeps_seven_digits_on_filip_type_data(tmp_path):
     assert any("near-collinear" in w for w in rec["warnings"])  # seen, not silent
 
 
+def test_passes_strategy_sends_filip_to_qr(tmp_path):
+    X, y = filip_like()
+    path = tmp_path / "filip.csv"
+    write_csv(str(path), X, y)
+    code, rec, err = run_inline(["--solver", "gd", "--strategy", "passes", str(path)])
+    assert code == 1 and rec is None
+    assert "--solver qr" in err and "rank" in err and "x0" in err
+
+
 def test_qr_on_exact_integer_polynomial(tmp_path):
     X, y, truth = integer_polynomial(5)
     path = tmp_path / "poly5.csv"
@@ -64,8 +73,10 @@ def _dependent_columns(tmp_path):
 
 def test_rank_deficiency_is_named(tmp_path):
     path, X, y = _dependent_columns(tmp_path)
-    for solver in ("qr", "gd"):
-        code, rec, err = run_inline(["--solver", solver, str(path)])
+    for args in (["--solver", "qr"], ["--solver", "gd"],
+                 ["--solver", "gd", "--strategy", "passes"],
+                 ["--solver", "cg", "--strategy", "passes"]):
+        code, rec, err = run_inline([*args, str(path)])
         assert code == 1 and rec is None
         assert "rank" in err and "alpha" in err and "beta" in err and "gamma" in err
 
