@@ -37,6 +37,9 @@ def add_model_args(parser) -> None:
     g.add_argument("--no-fit-intercept", dest="fit_intercept", action="store_false")
     g.add_argument("--standardize", dest="standardize", action="store_true", default=True)
     g.add_argument("--no-standardize", dest="standardize", action="store_false")
+    g.add_argument("--l2", type=float, default=0.0, metavar="LAMBDA",
+                   help="ridge penalty (lambda/2)*||w||^2 on the (standardised) feature weights, "
+                        "not the intercept; 0 (default) is ordinary least squares")
     g.add_argument("--validation", action="append", default=[], metavar="INPUT",
                    help="held-out data (repeatable): validation_* metrics beside the training "
                         "ones show over- and under-fitting")

@@ -21,7 +21,7 @@ from pipelines.train import DataContext, Resume
 
 # options that change the iterates: a resume must use the same ones
 FINGERPRINT_OPTIONS = ("solver", "strategy", "learning_rate", "line_search", "tol",
-                       "fit_intercept", "standardize", "on_bad_row", "delimiter")
+                       "fit_intercept", "standardize", "on_bad_row", "delimiter", "l2")
 
 
 class ResumeError(ValueError):

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 from mrlinreg.codec import encode_array
+from mrlinreg.numerics import ridge
 from mrlinreg.numerics.scaling import constant_columns, standardization, to_original
 from mrlinreg.numerics.solvers import SOLVERS, SolverOptions, Step
 from pipelines.oracles import PassOracle, StatsOracle
@@ -140,6 +141,9 @@ def train(runner, fmt, feature_names, label_name, opts, hooks=None, progress=Non
                                 tol=opts.tol)
     if opts.max_iter < 1:
         raise TrainingError("--max-iter must be at least 1")
+    lam = float(opts.l2)
+    if not (np.isfinite(lam) and lam >= 0):
+        raise TrainingError("--l2 must be a non-negative number")
 
     d = len(feature_names)
     p = d + int(opts.fit_intercept)
@@ -159,8 +163,11 @@ def train(runner, fmt, feature_names, label_name, opts, hooks=None, progress=Non
 
     working_names = list(feature_names) + (["intercept"] if opts.fit_intercept else [])
     history = list(hooks.resume.history) if hooks.resume is not None else []
+    mask = ridge.penalty_mask(d, opts.fit_intercept)
+    R_fit = ridge.augment_r(R, n, lam, mask) if (lam > 0 and R is not None) else R
     if opts.solver == "qr":
-        w, converged, iterations, exact = _solve_exact(R, working_names, warnings, opts.min_norm)
+        w, converged, iterations, exact = _solve_exact(R_fit, working_names, warnings,
+                                                       opts.min_norm)
         loss = exact.rss / n
         history.append({"iteration": 1, "loss": loss, "grad_norm": 0.0, "step": 1.0,
                         "elapsed_s": progress.elapsed()})
@@ -169,16 +176,22 @@ def train(runner, fmt, feature_names, label_name, opts, hooks=None, progress=Non
             done = _ExactRun(w, loss)
             hooks.on_iteration(Step(1, loss, 0.0, 1.0, 1), done, ctx, history)
     else:
-        if R is not None:
+        if R_fit is not None:
             from mrlinreg.numerics import exact
 
-            _check_rank(exact.solve_r(R, names=working_names), warnings)
-        oracle = StatsOracle(R, n) if strategy == "stats" else PassOracle(runner, fmt, shift, scale,
-                                                                            opts.fit_intercept)
+            _check_rank(exact.solve_r(R_fit, names=working_names), warnings)
+        if strategy == "stats":
+            oracle = StatsOracle(R_fit, n)
+        else:
+            oracle = PassOracle(runner, fmt, shift, scale, opts.fit_intercept)
+            if lam > 0:
+                oracle = ridge.penalized_oracle(oracle, lam, mask)
         w, loss, converged, iterations = _iterate(
             SOLVERS[opts.solver](solver_opts), oracle, p, opts, hooks, ctx, history, progress,
             warnings, working_names)
 
+    objective = loss
+    loss = ridge.data_mse(loss, w, lam, mask) if lam > 0 else loss
     coef, intercept = to_original(w, shift, scale, opts.fit_intercept)
     var_y = m2[d] / n
     r2 = 1.0 - loss / var_y if opts.fit_intercept and var_y > 0 else None
@@ -205,7 +218,12 @@ def train(runner, fmt, feature_names, label_name, opts, hooks=None, progress=Non
         "warnings": warnings,
         "summary": None,
     }
-    if opts.summary and R is not None:
+    if lam > 0:
+        record["objective"] = float(objective)
+    if opts.summary and lam > 0:
+        warnings.append("--summary gives ordinary least squares statistics; with --l2 they "
+                        "do not apply and are not computed")
+    elif opts.summary and R is not None:
         record["summary"] = _summary(runner, fmt, R, n, w, shift, scale, opts, working_names)
         if record["summary"].get("mae") is not None:
             record["metrics"]["mae"] = record["summary"]["mae"]
