@@ -87,7 +87,7 @@ def collect_context(runner, fmt, d, opts, progress) -> DataContext:
     strategy = choose_strategy(opts.strategy, opts.solver, p)
     progress.say(f"{n} rows, {d} features; solver {opts.solver}, strategy {strategy}")
     R = None
-    if strategy == "stats" or opts.summary:
+    if strategy == "stats" or (opts.summary and not opts.l2):  # no OLS summary under --l2
         qr = runner.run({"pass": "tsqr", "format": fmt.to_dict(), "shift": encode_array(shift),
                          "scale": encode_array(scale), "fit_intercept": opts.fit_intercept})
         R = qr.acc.R
@@ -166,15 +166,8 @@ def train(runner, fmt, feature_names, label_name, opts, hooks=None, progress=Non
     mask = ridge.penalty_mask(d, opts.fit_intercept)
     R_fit = ridge.augment_r(R, n, lam, mask) if (lam > 0 and R is not None) else R
     if opts.solver == "qr":
-        w, converged, iterations, exact = _solve_exact(R_fit, working_names, warnings,
-                                                       opts.min_norm)
-        loss = exact.rss / n
-        history.append({"iteration": 1, "loss": loss, "grad_norm": 0.0, "step": 1.0,
-                        "elapsed_s": progress.elapsed()})
-        progress.say(f"qr: exact solution from one pass, loss {loss:.10e}")
-        if hooks.on_iteration is not None:  # the model version, as a one-step run
-            done = _ExactRun(w, loss)
-            hooks.on_iteration(Step(1, loss, 0.0, 1.0, 1), done, ctx, history)
+        w, loss, converged, iterations = _fit_exact(R_fit, ctx, opts, hooks, history, progress,
+                                                    warnings, working_names)
     else:
         if R_fit is not None:
             from mrlinreg.numerics import exact
@@ -281,6 +274,18 @@ def _iterate(solver, oracle, p, opts, hooks, ctx, history, progress, warnings, w
                         f"(|grad| {np.linalg.norm(solver.state['g']):.3e}); raise --max-iter, "
                         "or use --solver cg/newton/qr")
     return solver.state["w"], solver.state["loss"], converged, solver.state["iteration"]
+
+
+def _fit_exact(R_fit, ctx, opts, hooks, history, progress, warnings, working_names):
+    """``--solver qr``: the solution from R alone, recorded as a one-step run."""
+    w, converged, iterations, sol = _solve_exact(R_fit, working_names, warnings, opts.min_norm)
+    loss = sol.rss / ctx.n
+    history.append({"iteration": 1, "loss": loss, "grad_norm": 0.0, "step": 1.0,
+                    "elapsed_s": progress.elapsed()})
+    progress.say(f"qr: exact solution from one pass, loss {loss:.10e}")
+    if hooks.on_iteration is not None:  # the model version, snapshotted like an iteration
+        hooks.on_iteration(Step(1, loss, 0.0, 1.0, 1), _ExactRun(w, loss), ctx, history)
+    return w, loss, converged, iterations
 
 
 class _ExactRun:
