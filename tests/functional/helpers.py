@@ -65,3 +65,32 @@ def wait_for_iteration(proc, k, timeout=300):
         if not line and proc.poll() is not None:
             break
     raise AssertionError("trainer never reached iteration %d:\n%s" % (k, "".join(seen)))
+
+
+def dependent_columns_csv(tmp_path):
+    """gamma = alpha + 2 beta exactly: a rank-deficient design. Returns (path, X, y)."""
+    from mrlinreg.datagen import write_csv
+
+    rng = np.random.default_rng(2)
+    a, b = rng.standard_normal(300), rng.standard_normal(300)
+    X = np.column_stack([a, b, a + 2 * b])
+    y = a - b + 0.1 * rng.standard_normal(300)
+    path = tmp_path / "dep.csv"
+    write_csv(str(path), X, y, names=["alpha", "beta", "gamma", "y"])
+    return path, X, y
+
+
+def overfit_csvs(tmp_path):
+    """40 training rows of 30 features, 2 informative, and 1000 held-out rows.
+
+    Returns (train path, held-out path, X, y); the first 40 rows are the training rows.
+    """
+    from mrlinreg.datagen import write_csv
+
+    rng = np.random.default_rng(9)
+    X = rng.standard_normal((1040, 30))
+    y = 2 * X[:, 0] - X[:, 1] + rng.standard_normal(1040)
+    train, hold = tmp_path / "train.csv", tmp_path / "hold.csv"
+    write_csv(str(train), X[:40], y[:40])
+    write_csv(str(hold), X[40:], y[40:])
+    return train, hold, X, y

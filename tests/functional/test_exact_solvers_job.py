@@ -7,7 +7,7 @@ import statsmodels.api as sm
 from mrlinreg.datagen import make_regression, write_csv
 from mrlinreg.numerics.polynomial_data import (exact_least_squares, filip_like,
                                                integer_polynomial, log_relative_error)
-from tests.functional.helpers import coef_vector, run_inline
+from tests.functional.helpers import coef_vector, dependent_columns_csv, run_inline
 
 
 def _fit(path, *args):
@@ -60,19 +60,8 @@ def test_newton_converges_in_one_step(tmp_path):
     np.testing.assert_allclose(_estimate(rec), ref, rtol=1e-10)
 
 
-def _dependent_columns(tmp_path):
-    """gamma = alpha + 2 beta exactly: a rank-deficient design."""
-    rng = np.random.default_rng(2)
-    a, b = rng.standard_normal(300), rng.standard_normal(300)
-    X = np.column_stack([a, b, a + 2 * b])
-    y = a - b + 0.1 * rng.standard_normal(300)
-    path = tmp_path / "dep.csv"
-    write_csv(str(path), X, y, names=["alpha", "beta", "gamma", "y"])
-    return path, X, y
-
-
 def test_rank_deficiency_is_named(tmp_path):
-    path, X, y = _dependent_columns(tmp_path)
+    path, X, y = dependent_columns_csv(tmp_path)
     for args in (["--solver", "qr"], ["--solver", "gd"],
                  ["--solver", "gd", "--strategy", "passes"],
                  ["--solver", "cg", "--strategy", "passes"]):
@@ -120,7 +109,7 @@ def test_summary_for_gd_uses_its_own_weights(tmp_path):
 
 
 def test_min_norm_solution_on_request(tmp_path):
-    path, X, y = _dependent_columns(tmp_path)
+    path, X, y = dependent_columns_csv(tmp_path)
     rec, err = _fit(path, "--solver", "qr", "--min-norm")
     assert any("minimum-norm" in w for w in rec["warnings"])
     fitted = X @ coef_vector(rec) + rec["intercept"]

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from mrlinreg.datagen import make_regression, write_csv
-from tests.functional.helpers import coef_vector, lstsq_reference, run_cli, run_inline
+from tests.functional.helpers import (coef_vector, lstsq_reference, overfit_csvs, run_cli,
+                                      run_inline)
 
 MAPPERS = ["--num-cores", "3"]  # the inline runner then makes 6 input splits
 
@@ -258,12 +259,7 @@ def test_hadoop_runner_without_a_cluster_is_a_clear_error(dataset, tmp_path):
 
 def test_validation_metrics_show_overfitting(tmp_path):
     # 40 rows, 30 features, only 2 informative: the fit memorises noise
-    rng = np.random.default_rng(9)
-    X = rng.standard_normal((1040, 30))
-    y = 2 * X[:, 0] - X[:, 1] + rng.standard_normal(1040)
-    train, hold = tmp_path / "train.csv", tmp_path / "hold.csv"
-    write_csv(str(train), X[:40], y[:40])
-    write_csv(str(hold), X[40:], y[40:])
+    train, hold, X, y = overfit_csvs(tmp_path)
     code, rec, err = run_inline(["--solver", "qr", "--validation", str(hold), str(train)])
     assert code == 0, err
     m = rec["metrics"]

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from mrlinreg.datagen import make_regression, write_csv
-from tests.functional.helpers import coef_vector, run_inline
+from tests.functional.helpers import (coef_vector, dependent_columns_csv, overfit_csvs,
+                                      run_inline)
 
 LAM = 0.3
 
@@ -51,12 +52,7 @@ def test_every_solver_reaches_the_ridge_solution(data, args):
 
 
 def test_ridge_shrinks_and_cures_rank_deficiency(tmp_path):
-    rng = np.random.default_rng(2)
-    a, b = rng.standard_normal(300), rng.standard_normal(300)
-    X = np.column_stack([a, b, a + 2 * b])
-    y = a - b + 0.1 * rng.standard_normal(300)
-    path = tmp_path / "dep.csv"
-    write_csv(str(path), X, y)
+    path, X, y = dependent_columns_csv(tmp_path)
     code, rec, err = run_inline(["--solver", "qr", "--l2", "0.1", str(path)])
     assert code == 0, err  # unique solution now
     coef, intercept, _ = ridge_reference(X, y, 0.1)
@@ -64,12 +60,7 @@ def test_ridge_shrinks_and_cures_rank_deficiency(tmp_path):
 
 
 def test_ridge_helps_an_overfit_model_on_held_out_data(tmp_path):
-    rng = np.random.default_rng(9)
-    X = rng.standard_normal((1040, 30))
-    y = 2 * X[:, 0] - X[:, 1] + rng.standard_normal(1040)
-    train, hold = tmp_path / "train.csv", tmp_path / "hold.csv"
-    write_csv(str(train), X[:40], y[:40])
-    write_csv(str(hold), X[40:], y[40:])
+    train, hold, _, _ = overfit_csvs(tmp_path)
     _, ols, _ = run_inline(["--solver", "qr", "--validation", str(hold), str(train)])
     _, rdg, err = run_inline(["--solver", "qr", "--l2", "1.0", "--validation", str(hold),
                               "--summary", str(train)])
