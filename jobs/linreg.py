@@ -93,11 +93,10 @@ class MRLinRegPass(MRJob):
                                   "reason": reason, "line": lines[i][:500]}
                 self.stopped = True
                 return
-        X, y = split_columns(block.values, self.fmt)
-        if self.params["pass"] == "moments":
+        if self.params["pass"] == "moments":  # features and label, one matrix
             self.acc.add(block.values[:, list(self.fmt.feature_idx) + [self.fmt.label_idx]])
         else:
-            self.acc.add(X, y)
+            self.acc.add(*split_columns(block.values, self.fmt))
 
     def mapper_emit_partial(self):
         if not self.stopped:

@@ -144,10 +144,14 @@ class QRAccumulator:
         self.R = tsqr.update(self.R, np.hstack([A, y[:, None]]))
         self.n += X.shape[0]
 
-    def merge(self, other: "QRAccumulator") -> None:
-        self.n += other.n
-        parts = [r for r in (self.R, other.R) if r is not None]
-        self.R = tsqr.merge(parts) if parts else None
+    @classmethod
+    def merge_all(cls, accs) -> "QRAccumulator":
+        """One re-factorisation of all the stacked R's (not one per pair)."""
+        total = cls.__new__(cls)
+        total.n = sum(a.n for a in accs)
+        Rs = [a.R for a in accs if a.R is not None]
+        total.R = tsqr.merge(Rs) if Rs else None
+        return total
 
     def to_dict(self) -> dict:
         d = {"kind": self.kind, "n": self.n}
@@ -172,14 +176,10 @@ def merge_partials(dicts):
 
     ordered = sorted(dicts, key=lambda d: json.dumps(d, sort_keys=True))
     cls = ACCUMULATORS[ordered[0]["kind"]]
-    if cls is QRAccumulator:  # one re-factorisation of all stacked R's
-        accs = [cls.from_dict(d) for d in ordered]
-        total = cls.__new__(cls)
-        total.n = sum(a.n for a in accs)
-        Rs = [a.R for a in accs if a.R is not None]
-        total.R = tsqr.merge(Rs) if Rs else None
-        return total
-    total = cls.from_dict(ordered[0])
-    for d in ordered[1:]:
-        total.merge(cls.from_dict(d))
+    accs = [cls.from_dict(d) for d in ordered]
+    if hasattr(cls, "merge_all"):
+        return cls.merge_all(accs)
+    total = accs[0]
+    for acc in accs[1:]:
+        total.merge(acc)
     return total
