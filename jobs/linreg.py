@@ -1,140 +1,19 @@
 #!/usr/bin/env python3
-"""Fit a multivariate linear regression with MapReduce.
+"""Fit a multivariate linear regression with MapReduce (the same as ``mrlinreg train``).
 
     python jobs/linreg.py [mrjob options] [model options] INPUT [INPUT ...]
 
-Run as a command, this module is the driver (``pipelines.train``): it runs
-one MapReduce pass per iteration and writes the model as one JSON object on
-stdout.  Run by Hadoop streaming (``--mapper``/``--reducer``), it is one
-pass: mappers parse their rows in blocks, fold them into partial sums, emit
-them once from ``mapper_final``; one reducer adds them up.
-
-What a pass computes comes from the ``--params`` side file written by the
-driver (pass kind, row format, scaling, candidate weights).
+A thin entry script: the driver is :mod:`mrlinreg.driver` and the MapReduce pass
+is :class:`mrlinreg.jobs.linreg_pass.MRLinRegPass` (which Hadoop streaming runs
+as a task).  ``python jobs/linreg.py --help`` lists every option.
 """
 
-import json
 import os
 import sys
 
-from mrjob.compat import jobconf_from_env
-from mrjob.job import MRJob
-from mrjob.protocol import JSONProtocol, RawValueProtocol
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-if __name__ == "__main__":  # `python jobs/linreg.py` from a checkout
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from mrlinreg import kernels  # noqa: E402
-from mrlinreg.options import add_model_args  # noqa: E402
-from mrlinreg.jobutil import is_task_invocation  # noqa: E402
-from mrlinreg.parsing import RowFormat, parse_block, split_columns  # noqa: E402
-
-def make_accumulator(params):
-    """Build the accumulator a pass's ``params`` ask for."""
-    from mrlinreg.codec import decode_array
-
-    kind = params["pass"]
-    if kind == "moments":
-        return kernels.MomentsAccumulator(len(params["format"]["feature_idx"]) + 1)
-    shift, scale = decode_array(params["shift"]), decode_array(params["scale"])
-    if kind == "evaluate":
-        return kernels.EvaluateAccumulator(
-            decode_array(params["points"]), decode_array(params["directions"]),
-            shift, scale, params["fit_intercept"], params.get("hessian", False))
-    if kind == "tsqr":
-        return kernels.QRAccumulator(shift, scale, params["fit_intercept"])
-    raise ValueError(f"unknown pass kind {kind!r}")
-
-
-class MRLinRegPass(MRJob):
-    """One pass over the data: partial sums per mapper, one reducer adds them."""
-
-    INPUT_PROTOCOL = RawValueProtocol
-    INTERNAL_PROTOCOL = JSONProtocol
-    OUTPUT_PROTOCOL = JSONProtocol
-    JOBCONF = {"mapreduce.job.reduces": "1"}
-
-    def configure_args(self):
-        super().configure_args()
-        self.add_file_arg("--params", help="pass parameters (JSON), written by the driver")
-        add_model_args(self.arg_parser)
-
-    def mapper_init(self):
-        with open(self.options.params) as f:
-            self.params = json.load(f)
-        self.fmt = RowFormat.from_dict(self.params["format"])
-        self.block_rows = int(self.params.get("block_rows", 8192))
-        self.fail_fast = self.params.get("on_bad_row") == "fail"
-        self.acc = make_accumulator(self.params)
-        self.buffer = []
-        self.bad_counts = {}
-        self.first_bad = None
-        self.stopped = False
-
-    def mapper_collect_rows(self, _, line):
-        if self.stopped or line == self.fmt.header:
-            return
-        self.buffer.append(line)
-        if len(self.buffer) >= self.block_rows:
-            self._flush()
-        return
-        yield  # a generator, as mrjob expects
-
-    def _flush(self):
-        lines, self.buffer = self.buffer, []
-        block = parse_block(lines, self.fmt)
-        if block.bad:
-            for i, reason in block.bad:
-                self.bad_counts[reason] = self.bad_counts.get(reason, 0) + 1
-                self.increment_counter("mrlinreg bad rows", reason, 1)
-            if self.fail_fast:
-                i, reason = block.bad[0]
-                self.first_bad = {"file": jobconf_from_env("mapreduce.map.input.file", "?"),
-                                  "reason": reason, "line": lines[i][:500]}
-                self.stopped = True
-                return
-        if self.params["pass"] == "moments":  # features and label, one matrix
-            self.acc.add(block.values[:, list(self.fmt.feature_idx) + [self.fmt.label_idx]])
-        else:
-            self.acc.add(*split_columns(block.values, self.fmt))
-
-    def mapper_emit_partial(self):
-        if not self.stopped:
-            self._flush()
-        if self.first_bad is not None:
-            yield "bad_row", self.first_bad
-        yield "partial", {"acc": self.acc.to_dict(), "bad": self.bad_counts}
-
-    def reducer_add_partials(self, key, values):
-        values = list(values)
-        if key == "bad_row":
-            yield key, min(values, key=lambda v: json.dumps(v, sort_keys=True))
-            return
-        total = kernels.merge_partials([v["acc"] for v in values])
-        bad = {}
-        for v in values:
-            for reason, count in v["bad"].items():
-                bad[reason] = bad.get(reason, 0) + count
-        yield key, {"acc": total.to_dict(), "bad": bad}
-
-    def steps(self):
-        from mrjob.step import MRStep
-
-        return [MRStep(mapper_init=self.mapper_init,
-                       mapper=self.mapper_collect_rows,
-                       mapper_final=self.mapper_emit_partial,
-                       reducer=self.reducer_add_partials)]
-
-
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    if is_task_invocation(argv):
-        MRLinRegPass.run()
-        return 0
-    from pipelines.cli import main as driver_main
-
-    return driver_main(argv)
-
+from mrlinreg.cli.main import job_script  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(job_script("train", "jobs/linreg.py"))

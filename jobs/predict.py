@@ -1,137 +1,18 @@
 #!/usr/bin/env python3
-"""Score a dataset with a stored model.
+"""Score a dataset with a stored model (the same as ``mrlinreg predict``).
 
-    python jobs/predict.py --model MODEL.json [mrjob options] INPUT [INPUT ...]
+    python jobs/predict.py --model MODEL.json [--output FILE] [--publish] [mrjob options] INPUT...
 
-A map-only job: mappers parse blocks of rows, compute ``X coef + intercept``
-for the whole block at once and write it as CSV lines
-``input_file,row_index,y_true,prediction`` (``row_index`` is the row's byte
-offset in its file, as Hadoop's TextInputFormat counts; ``y_true`` is empty
-when the data has no label column).  Run as a command, the driver
-(``pipelines.predict``) writes the lines to ``--output`` and/or publishes them
-to the ``predictions`` table of the run that trained the model.
+A thin entry script: the scoring job is :class:`mrlinreg.jobs.predict.MRPredict`,
+its driver :mod:`mrlinreg.driver.predict`.
 """
 
-import io
-import json
 import os
 import sys
 
-from mrjob.compat import jobconf_from_env
-from mrjob.job import MRJob
-from mrjob.protocol import RawValueProtocol
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-if __name__ == "__main__":  # `python jobs/predict.py` from a checkout
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import numpy as np  # noqa: E402
-
-from mrlinreg.jobutil import is_task_invocation  # noqa: E402
-from mrlinreg.parsing import RowFormat, parse_block, split_columns  # noqa: E402
-
-def predictions_csv(input_file, offsets, y, yhat) -> str:
-    """Format a block of predictions as CSV text in one vectorised call (no trailing newline)."""
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    n = len(yhat)
-    table = pa.table({
-        "input_file": pa.array([input_file] * n, pa.string()),
-        "row_index": pa.array(offsets, pa.int64()),
-        "y_true": pa.array(y, pa.float64()) if y is not None else pa.nulls(n, pa.float64()),
-        "prediction": pa.array(yhat, pa.float64()),
-    })
-    buf = io.BytesIO()
-    pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False,
-                                                   quoting_style="needed"))
-    return buf.getvalue().decode("utf-8").rstrip("\n")
-
-
-class MRPredict(MRJob):
-    """Map-only scoring; one output line per good input row."""
-
-    INPUT_PROTOCOL = RawValueProtocol
-    OUTPUT_PROTOCOL = RawValueProtocol
-
-    def configure_args(self):
-        super().configure_args()
-        self.add_file_arg("--params", help="scoring parameters (JSON), written by the driver")
-        self.arg_parser.add_argument("--model", help="model JSON written by jobs/linreg.py")
-        self.arg_parser.add_argument("--output", help="write the prediction lines here (CSV)")
-        self.arg_parser.add_argument("--publish", action="store_true",
-                                     help="publish to the predictions table of the model's run")
-        self.arg_parser.add_argument("--on-bad-row", choices=("skip", "fail"), default="skip")
-
-    def mapper_init(self):
-        with open(self.options.params) as f:
-            params = json.load(f)
-        self.fmt = RowFormat.from_dict(params["format"])
-        self.coef = np.array(params["coef"], dtype=np.float64)
-        self.intercept = float(params["intercept"])
-        self.block_rows = int(params.get("block_rows", 8192))
-        self.fail_fast = params.get("on_bad_row") == "fail"
-        self.file = jobconf_from_env("mapreduce.map.input.file", "")
-        self.offset = int(jobconf_from_env("mapreduce.map.input.start", "0") or 0)
-        self.lines, self.offsets = [], []
-
-    def mapper_score_rows(self, _, line):
-        start = self.offset
-        self.offset += len(line.encode("utf-8")) + 1
-        if line == self.fmt.header:
-            return
-        self.lines.append(line)
-        self.offsets.append(start)
-        if len(self.lines) >= self.block_rows:
-            yield from self._flush()
-
-    def _flush(self):
-        lines, offsets = self.lines, np.array(self.offsets, dtype=np.int64)
-        self.lines, self.offsets = [], []
-        if not lines:
-            return
-        block = parse_block(lines, self.fmt)
-        if block.bad:
-            for _, reason in block.bad:
-                self.increment_counter("mrlinreg bad rows", reason, 1)
-            if self.fail_fast:
-                i, reason = block.bad[0]
-                raise ValueError(f"bad row ({reason}) in {self.file}: {lines[i][:200]!r}")
-            keep = np.ones(len(lines), bool)
-            keep[[i for i, _ in block.bad]] = False
-            offsets = offsets[keep]
-        if len(offsets) == 0:
-            return
-        X, y = split_columns(block.values, self.fmt)
-        with np.errstate(all="ignore"):
-            yhat = X @ self.coef + self.intercept
-        finite = np.isfinite(yhat)
-        if not finite.all():  # overflow: never write inf
-            self.increment_counter("mrlinreg bad rows", "non_finite_prediction",
-                                   int((~finite).sum()))
-            offsets, yhat = offsets[finite], yhat[finite]
-            y = None if y is None else y[finite]
-        if len(yhat):
-            yield None, predictions_csv(self.file, offsets, y, yhat)
-
-    def mapper_final_flush(self):
-        yield from self._flush()
-
-    def steps(self):
-        from mrjob.step import MRStep
-
-        return [MRStep(mapper_init=self.mapper_init, mapper=self.mapper_score_rows,
-                       mapper_final=self.mapper_final_flush)]
-
-
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    if is_task_invocation(argv):
-        MRPredict.run()
-        return 0
-    from pipelines.predict import main as driver_main
-
-    return driver_main(argv)
-
+from mrlinreg.cli.main import job_script  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(job_script("predict", "jobs/predict.py"))

@@ -4,7 +4,7 @@ Where the file comes from, first match wins:
 
 1. the ``path`` given to :func:`load_config`;
 2. the environment variable ``MRLINREG_CONFIG``;
-3. ``conf/mrlinreg.ini`` in the source tree, when it exists;
+3. the shipped ``mrlinreg/resources/conf/mrlinreg.ini`` (``conf/`` in a checkout);
 4. otherwise the defaults below (the shipped INI repeats them; a unit test keeps
    the two equal).
 
@@ -30,7 +30,9 @@ from pathlib import Path
 
 from mrlinreg.schema import SQL_NAME
 
-DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[1] / "conf" / "mrlinreg.ini"
+from mrlinreg.resources import resource_path  # noqa: E402
+
+DEFAULT_CONFIG_PATH = resource_path("conf", "mrlinreg.ini")
 ENV_PREFIX = "MRLINREG_"
 MODES = ("local", "cluster")
 HIVE_AUTHS = ("NONE", "NOSASL", "LDAP", "CUSTOM", "KERBEROS")

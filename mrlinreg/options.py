@@ -1,64 +1,133 @@
-"""Command-line options of ``jobs/linreg.py`` beyond mrjob's own.
+"""The settings of a training run and of a scoring run, validated once.
 
-They are registered on the job's parser (not passed through to tasks): the
-driver reads them, and every task gets what it needs in one ``--params``
-side file instead.
+:class:`TrainOptions` is the one object the driver reads; the command line
+(:mod:`mrlinreg.cli.args`) only turns flags into it.  :meth:`TrainOptions.validate`
+checks every value and every combination before any pass runs, and raises an
+:class:`~mrlinreg.errors.OptionError` naming the field (rendered as its flag
+by the command line).
 """
 
 from __future__ import annotations
 
-SOLVER_CHOICES = ("gd", "cg", "newton", "qr")
+import math
+from dataclasses import asdict, dataclass, field, fields
+
+from mrlinreg.errors import OptionError
+from mrlinreg.schema import InvalidIdentifierError, validate_key_name
+
+SOLVERS = ("gd", "cg", "newton", "qr")
+STRATEGIES = ("auto", "passes", "stats")
+LINE_SEARCHES = ("armijo", "none")
+BAD_ROW_POLICIES = ("skip", "fail")
+
+#: Options that change the iterates: a resumed run must use the same ones.
+FINGERPRINT_FIELDS = ("solver", "strategy", "learning_rate", "line_search", "tol",
+                      "fit_intercept", "standardize", "on_bad_row", "delimiter", "l2")
 
 
-def add_model_args(parser) -> None:
-    """Add the model options to an ``argparse`` parser (mrjob's ``arg_parser``)."""
-    # mrjob's own --label only names the Hadoop job; the label *column* matters more here
-    parser.conflict_handler = "resolve"
-    g = parser.add_argument_group("model")
-    parser.conflict_handler = "error"
-    g.add_argument("--label", help="label column name (default: the last column)")
-    g.add_argument("--features", help="comma-separated feature columns (default: all others)")
-    g.add_argument("--schema", help="dataset schema file (YAML) naming the columns")
-    g.add_argument("--delimiter", default=None, help="field delimiter (default: ',' or the schema's)")
-    g.add_argument("--solver", choices=SOLVER_CHOICES, default="gd",
-                   help="gd: gradient descent (default); cg: conjugate gradient; "
-                        "newton: Newton's method; qr: one-pass exact tall-and-skinny QR")
-    g.add_argument("--strategy", choices=("auto", "passes", "stats"), default="auto",
-                   help="passes: one MapReduce pass per iteration; stats: one pass collects "
-                        "the R factor and iterations run in the driver; auto: stats while "
-                        "the feature count is small")
-    g.add_argument("--learning-rate", type=float, default=1.0,
-                   help="gd step (fixed with --line-search none; the first trial otherwise)")
-    g.add_argument("--line-search", choices=("armijo", "none"), default="armijo")
-    g.add_argument("--max-iter", type=int, default=200)
-    g.add_argument("--tol", type=float, default=1e-6,
-                   help="converged when |grad| <= tol*|grad_0| or relative loss change <= tol^2")
-    g.add_argument("--fit-intercept", dest="fit_intercept", action="store_true", default=True)
-    g.add_argument("--no-fit-intercept", dest="fit_intercept", action="store_false")
-    g.add_argument("--standardize", dest="standardize", action="store_true", default=True)
-    g.add_argument("--no-standardize", dest="standardize", action="store_false")
-    g.add_argument("--l2", type=float, default=0.0, metavar="LAMBDA",
-                   help="ridge penalty (lambda/2)*||w||^2 on the (standardised) feature weights, "
-                        "not the intercept; 0 (default) is ordinary least squares")
-    g.add_argument("--validation", action="append", default=[], metavar="INPUT",
-                   help="held-out data (repeatable): validation_* metrics beside the training "
-                        "ones show over- and under-fitting")
-    g.add_argument("--min-norm", action="store_true",
-                   help="with --solver qr, return the minimum-norm solution of a rank-deficient "
-                        "problem (with a warning) instead of stopping")
-    g.add_argument("--on-bad-row", choices=("skip", "fail"), default="skip")
-    g.add_argument("--output-model", help="also write the model JSON here (local or hdfs://)")
-    g.add_argument("--summary", action="store_true",
-                   help="print a statsmodels-style summary table to stderr")
-    g.add_argument("--block-rows", type=int, default=8192,
-                   help="rows a mapper parses at once (memory per task grows with this, "
-                        "never with the input)")
-    g.add_argument("--model-name", default="default", help="name the model is stored under")
-    g.add_argument("--resume", action="store_true",
-                   help="continue the model's last run from its last snapshot")
-    g.add_argument("--wait", action="store_true",
-                   help="wait for another trainer of the same model instead of failing")
-    g.add_argument("--publish", dest="publish", action="store_true", default=False,
-                   help="publish results to the configured warehouse and snapshot store")
-    g.add_argument("--no-publish", dest="publish", action="store_false")
-    g.add_argument("--quiet", action="store_true", help="no per-iteration progress on stderr")
+@dataclass(frozen=True)
+class TrainOptions:
+    """Everything that shapes one training run (not where it runs: that is mrjob's)."""
+
+    label: str | None = None
+    features: tuple | None = None
+    schema: str | None = None
+    delimiter: str | None = None
+    solver: str = "gd"
+    strategy: str = "auto"
+    learning_rate: float = 1.0
+    line_search: str = "armijo"
+    max_iter: int = 200
+    tol: float = 1e-6
+    fit_intercept: bool = True
+    standardize: bool = True
+    l2: float = 0.0
+    validation: tuple = ()
+    min_norm: bool = False
+    on_bad_row: str = "skip"
+    output_model: str | None = None
+    summary: bool = False
+    block_rows: int = 8192
+    model_name: str = "default"
+    resume: bool = False
+    wait: bool = False
+    publish: bool = False
+    quiet: bool = False
+
+    def validate(self) -> "TrainOptions":
+        """Return self if every setting is usable, else raise :class:`OptionError`."""
+        _choice(self, "solver", SOLVERS)
+        _choice(self, "strategy", STRATEGIES)
+        _choice(self, "line_search", LINE_SEARCHES)
+        _choice(self, "on_bad_row", BAD_ROW_POLICIES)
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise OptionError("<opt:learning_rate> must be a positive number", "learning_rate")
+        if not (math.isfinite(self.tol) and 0 < self.tol < 1):
+            raise OptionError("<opt:tol> must be in (0, 1)", "tol")
+        if self.max_iter < 1:
+            raise OptionError("<opt:max_iter> must be at least 1", "max_iter")
+        if not (math.isfinite(self.l2) and self.l2 >= 0):
+            raise OptionError("<opt:l2> must be a non-negative number", "l2")
+        if self.block_rows < 1:
+            raise OptionError("<opt:block_rows> must be at least 1", "block_rows")
+        if self.delimiter is not None and len(self.delimiter) != 1:
+            raise OptionError("<opt:delimiter> must be a single character", "delimiter")
+        if self.features is not None:
+            if not self.features or any(not f for f in self.features):
+                raise OptionError("<opt:features> must name at least one column, "
+                                  "comma-separated", "features")
+            if len(set(self.features)) != len(self.features):
+                raise OptionError(f"<opt:features> repeats a column: {list(self.features)}",
+                                  "features")
+        if self.min_norm and self.solver != "qr":
+            raise OptionError("<opt:min_norm> needs <opt:solver> qr", "min_norm")
+        try:  # before any pass: the name becomes HBase keys, ZooKeeper paths, Hive values
+            validate_key_name(self.model_name, "<opt:model_name>")
+        except InvalidIdentifierError as e:
+            raise OptionError(str(e), "model_name") from None
+        return self
+
+    def fingerprint(self, features, label, inputs) -> dict:
+        """What a resumed run must share with the run it continues."""
+        fp = {k: getattr(self, k) for k in FINGERPRINT_FIELDS}
+        fp.update(features=list(features), label=label, inputs=list(inputs))
+        return fp
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["features"] = None if self.features is None else list(self.features)
+        d["validation"] = list(self.validation)
+        return d
+
+    @classmethod
+    def field_names(cls) -> tuple:
+        return tuple(f.name for f in fields(cls))
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    """A scoring run: which model, where the lines go, what to do with bad rows."""
+
+    model: str
+    output: str | None = None
+    publish: bool = False
+    on_bad_row: str = "skip"
+    block_rows: int = 8192
+    quiet: bool = False
+    extra: dict = field(default_factory=dict)
+
+    def validate(self) -> "PredictOptions":
+        _choice(self, "on_bad_row", BAD_ROW_POLICIES)
+        if not self.model:
+            raise OptionError("<opt:model> is required: the model JSON written by training",
+                              "model")
+        if self.block_rows < 1:
+            raise OptionError("<opt:block_rows> must be at least 1", "block_rows")
+        return self
+
+
+def _choice(opts, name, allowed):
+    value = getattr(opts, name)
+    if value not in allowed:
+        raise OptionError(f"<opt:{name}> must be one of {', '.join(allowed)}; got {value!r}",
+                          name)

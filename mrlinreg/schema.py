@@ -25,7 +25,9 @@ from pathlib import Path
 import pyarrow as pa
 import yaml
 
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "warehouse.yaml"
+from mrlinreg.resources import resource_path
+
+SCHEMA_PATH = resource_path("schemas", "warehouse.yaml")
 
 #: Hive database, table and column names.
 SQL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mrlinreg.errors import OptionError, TrainingError
+
 
 @dataclass
 class Evaluation:
@@ -49,7 +51,7 @@ class Step:
     passes: int
 
 
-class DivergenceError(RuntimeError):
+class DivergenceError(TrainingError):
     """The loss rose or stopped being finite: the run cannot go on."""
 
 
@@ -68,11 +70,11 @@ class SolverOptions:
     def __init__(self, learning_rate=1.0, line_search="armijo", tol=1e-6,
                  armijo_c=1e-4, backtrack=0.5, candidates=6, max_backtracks=60):
         if not (np.isfinite(learning_rate) and learning_rate > 0):
-            raise ValueError("--learning-rate must be a positive number")
+            raise OptionError("<opt:learning_rate> must be a positive number", "learning_rate")
         if not (np.isfinite(tol) and 0 < tol < 1):
-            raise ValueError("--tol must be in (0, 1)")
+            raise OptionError("<opt:tol> must be in (0, 1)", "tol")
         if line_search not in ("armijo", "none"):
-            raise ValueError("--line-search must be 'armijo' or 'none'")
+            raise OptionError("<opt:line_search> must be 'armijo' or 'none'", "line_search")
         self.learning_rate = float(learning_rate)
         self.line_search = line_search
         self.tol = float(tol)
@@ -144,7 +146,7 @@ def _check_finite_start(loss, g):
     if not (np.isfinite(loss) and np.all(np.isfinite(g))):
         raise DivergenceError(
             "the loss is not finite at the starting point: the data's values are too "
-            "large for double precision; rescale them or use --standardize")
+            "large for double precision; rescale them or use <opt:standardize>")
 
 
 class GradientDescent(_Solver):
@@ -194,7 +196,7 @@ class GradientDescent(_Solver):
             t0 = float(ts[-1]) * self.opt.backtrack
         raise DivergenceError(
             "the line search found no step that lowers the loss; the data may hold values "
-            "too large for double precision: try --standardize")
+            "too large for double precision: try <opt:standardize>")
 
 
 def _divergence_message(s, t, w, g, loss, g_new):
@@ -205,8 +207,8 @@ def _divergence_message(s, t, w, g, loss, g_new):
         hint = f" The observed curvature suggests steps below {2 / L:.3g} are stable."
     what = "became non-finite" if not np.isfinite(loss) else f"rose from {s['loss']:.6g} to {loss:.6g}"
     return (f"gradient descent is diverging: at iteration {s['iteration'] + 1} the loss {what} "
-            f"with the fixed step {t:g}.{hint} Use a smaller --learning-rate, "
-            f"--line-search armijo (which picks the step itself), or --standardize.")
+            f"with the fixed step {t:g}.{hint} Use a smaller <opt:learning_rate>, "
+            f"<opt:line_search> armijo (which picks the step itself), or <opt:standardize>.")
 
 
 class ConjugateGradient(_Solver):
@@ -236,7 +238,7 @@ class ConjugateGradient(_Solver):
         if not (np.isfinite(dhd) and dhd > 0):
             raise DivergenceError(
                 "conjugate gradient met a direction of zero or negative curvature: the "
-                "features are linearly dependent; drop a column or use --solver qr")
+                "features are linearly dependent; drop a column or use <opt:solver> qr")
         alpha = rr / dhd
         w_new = w + alpha * d
         r_new = r - alpha * hd
@@ -279,7 +281,7 @@ def _solve_spd(H, g):
     except np.linalg.LinAlgError:
         raise DivergenceError(
             "the Hessian is singular: the features are linearly dependent; drop a column "
-            "or use --solver qr, which names the dependent columns") from None
+            "or use <opt:solver> qr, which names the dependent columns") from None
     z = np.linalg.solve(L, g)
     return np.linalg.solve(L.T, z)
 

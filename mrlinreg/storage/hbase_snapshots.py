@@ -5,6 +5,7 @@ One table, ``<table_prefix>_snapshots``, families from ``schemas/warehouse.yaml`
 
     <model_name>#<run_id>#<iteration, 10 digits zero-padded>   one snapshot
     <model_name>!latest                                         pointer row
+    <model_name>$<run_id>                                       the run's context
 
 Model names and run ids cannot contain ``#`` or ``!`` (they are validated), so
 the prefix ``<model_name>#`` selects exactly one model's snapshots, and a prefix
@@ -25,9 +26,11 @@ import time
 from mrlinreg.schema import load_warehouse, validate_sql_name
 from mrlinreg.storage.connection import HeldConnection
 from mrlinreg.storage.retry import UNREACHABLE, retry_settings, with_retries
-from mrlinreg.storage.snapshot_format import checked_names, decode_cells, encode_cells
+from mrlinreg.storage.snapshot_format import (checked_names, decode_cells, decode_run_cells,
+                                              encode_cells, encode_run_cells)
 
 SEP = "#"
+RUN_SEP = "$"
 POINTER_SUFFIX = "!latest"
 POINTER_COLUMN = b"p:key"
 
@@ -38,6 +41,10 @@ def snapshot_row_key(model_name, run_id, iteration):
 
 def model_prefix(model_name, run_id=None):
     return (f"{model_name}{SEP}" + (f"{run_id}{SEP}" if run_id is not None else "")).encode()
+
+
+def run_row_key(model_name, run_id):
+    return f"{model_name}{RUN_SEP}{run_id}".encode()
 
 
 def pointer_row_key(model_name):
@@ -140,6 +147,20 @@ class HBaseSnapshotStore(HeldConnection):
             table.put(pointer_row_key(snapshot.model_name), {POINTER_COLUMN: key})
         self._run(work)
 
+    def put_run(self, model_name, run_id, values):
+        """Store a run's context (once per run; large values in chunked cells)."""
+        cells = encode_run_cells(model_name, run_id, values)
+        self._run(lambda table: table.put(run_row_key(model_name, run_id), cells))
+
+    def get_run(self, model_name, run_id):
+        """A run's context values, or None if it was never stored."""
+        checked_names(model_name, run_id)
+
+        def work(table):
+            cells = table.row(run_row_key(model_name, run_id))
+            return decode_run_cells(cells) if cells else None
+        return self._run(work)
+
     def latest(self, model_name):
         checked_names(model_name)
 
@@ -165,8 +186,9 @@ class HBaseSnapshotStore(HeldConnection):
 
         def work(table):
             table.delete(pointer_row_key(model_name))
-            keys = [key for key, _ in table.scan(row_prefix=model_prefix(model_name),
-                                                 columns=[b"m:iteration"], batch_size=1000)]
+            keys = [key for prefix in (model_prefix(model_name), f"{model_name}{RUN_SEP}".encode())
+                    for key, _ in table.scan(row_prefix=prefix, columns=[b"m:model_name"],
+                                             batch_size=1000)]
             with table.batch(batch_size=1000) as batch:
                 for key in keys:
                     batch.delete(key)

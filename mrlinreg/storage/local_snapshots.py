@@ -6,7 +6,9 @@ fsynced and renamed into place: a crash leaves the old file or the new one.
 ``<root>/<model_name>/LATEST`` names the snapshot put last (``<run_id>/<file>``),
 replaced the same way after the snapshot itself, so ``latest`` reads two small
 files and never lists a directory.  Sorted names give (run_id, iteration) order,
-the same order as the HBase row keys.
+the same order as the HBase row keys.  A run's context is stored once, in
+``<root>/<model_name>/<run_id>/RUN`` (cells of
+:func:`~mrlinreg.storage.snapshot_format.encode_run_cells`).
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ from pathlib import Path
 
 from mrlinreg.fsutil import write_atomic
 from mrlinreg.storage.snapshot_format import (Snapshot, checked_names, decode_cells,
-                                              encode_cells)
+                                              decode_run_cells, encode_cells,
+                                              encode_run_cells)
 from mrlinreg.storage.errors import StorageError
 
 MAGIC = b"MRLSNAP1"
 SUFFIX = ".snap"
 POINTER = "LATEST"
+RUN_FILE = "RUN"
 
 
 def pack_cells(cells):
@@ -78,6 +82,22 @@ class LocalSnapshotStore:
         name = f"{snapshot.iteration:010d}{SUFFIX}"
         write_atomic(run_dir / name, data)
         write_atomic(run_dir.parent / POINTER, f"{snapshot.run_id}/{name}\n".encode())
+
+    def put_run(self, model_name, run_id, values) -> None:
+        """Store a run's context (once per run)."""
+        data = pack_cells(encode_run_cells(model_name, run_id, values))
+        run_dir = self._model_dir(model_name) / run_id
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_atomic(run_dir / RUN_FILE, data)
+
+    def get_run(self, model_name, run_id):
+        """A run's context values, or None if it was never stored."""
+        checked_names(model_name, run_id)
+        path = self._model_dir(model_name) / run_id / RUN_FILE
+        try:
+            return decode_run_cells(unpack_cells(path.read_bytes(), path))
+        except FileNotFoundError:
+            return None
 
     def _load(self, path):
         return decode_cells(unpack_cells(path.read_bytes(), path))

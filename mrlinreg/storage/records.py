@@ -1,4 +1,4 @@
-"""Turn a model record (the driver's dict) into rows of the results tables.
+"""Turn a model record (:class:`~mrlinreg.records.ModelRecord`) into rows of the results tables.
 
 Pure functions, no I/O: both result stores write exactly these rows.  The
 record layout is described in :mod:`mrlinreg.storage.results`.  Rows are dicts
@@ -15,11 +15,11 @@ import json
 import math
 import numbers
 
+from mrlinreg.records import INTERCEPT, CoefficientStats, ModelRecord
 from mrlinreg.schema import InvalidIdentifierError, validate_key_name
 from mrlinreg.storage.errors import InvalidRecordError
 
 RECORD_TABLES = ("models", "coefficients", "training_history", "metrics")
-INTERCEPT = "intercept"
 
 
 def parse_timestamp(text):
@@ -37,22 +37,13 @@ def parse_timestamp(text):
     return stamp.astimezone(dt.timezone.utc)
 
 
-def _get(record, key, default=...):
-    if key in record:
-        return record[key]
-    if default is ...:
-        raise InvalidRecordError(f"model record has no {key!r}")
-    return default
-
-
 def _inference(stats):
-    stats = stats or {}
-    return {"std_err": stats.get("std_err"), "t_stat": stats.get("t", stats.get("t_stat")),
-            "p_value": stats.get("p_value"), "ci_low": stats.get("ci_low"),
-            "ci_high": stats.get("ci_high")}
+    stats = stats or CoefficientStats()
+    return {"std_err": stats.std_err, "t_stat": stats.t, "p_value": stats.p_value,
+            "ci_low": stats.ci_low, "ci_high": stats.ci_high}
 
 
-def record_rows(record):
+def record_rows(record: ModelRecord):
     """Rows per results table for one model record.
 
     Returns
@@ -60,56 +51,52 @@ def record_rows(record):
     run_id : str
     rows : dict of table name -> list of row dicts
     """
+    if not isinstance(record, ModelRecord):
+        raise InvalidRecordError(f"expected a ModelRecord, got {type(record).__name__}")
     try:
-        run_id = validate_key_name(_get(record, "run_id"), "run_id")
-        model_name = validate_key_name(_get(record, "model_name"), "model_name")
+        run_id = validate_key_name(record.run_id, "run_id")
+        model_name = validate_key_name(record.model_name, "model_name")
     except InvalidIdentifierError as exc:
         raise InvalidRecordError(str(exc)) from None
-    features = list(_get(record, "features"))
-    coefficients = _get(record, "coefficients")
+    features = list(record.features)
+    coefficients = record.coefficients
     missing = [f for f in features if f not in coefficients]
     if missing:
         raise InvalidRecordError(f"run {run_id}: no coefficient for feature(s) "
                                  f"{', '.join(map(str, missing))}")
-    summary = _get(record, "summary", None) or {}
-    metrics = dict(_get(record, "metrics", None) or {})
-
-    coef_stats = summary.get("coefficients", {}) or {}
+    summary = record.summary
+    coef_stats = summary.coefficients if summary is not None else {}
     coef_rows = [dict(feature_index=i, feature=name, value=coefficients[name],
                       **_inference(coef_stats.get(name)))
                  for i, name in enumerate(features)]
-    intercept = _get(record, "intercept", None)
-    if intercept is not None:
+    if record.intercept is not None:
         coef_rows.append(dict(feature_index=len(features), feature=INTERCEPT,
-                              value=intercept,
-                              **_inference(coef_stats.get(INTERCEPT))))
+                              value=record.intercept, **_inference(coef_stats.get(INTERCEPT))))
 
-    history_rows = [dict(iteration=h["iteration"], loss=h["loss"],
-                         grad_norm=h.get("grad_norm"), step=h.get("step"),
-                         elapsed_s=h.get("elapsed_s"))
-                    for h in _get(record, "history", None) or []]
+    history_rows = [dict(iteration=h.iteration, loss=h.loss, grad_norm=h.grad_norm,
+                         step=h.step, elapsed_s=h.elapsed_s) for h in record.history]
 
+    metrics = dict(record.metrics)
     metric_rows = [dict(name=str(k), value=v) for k, v in metrics.items()]
-    metric_rows += [dict(name=f"summary.{k}", value=v) for k, v in summary.items()
-                    if k != "coefficients" and isinstance(v, (int, float))
-                    and not isinstance(v, bool)]
+    if summary is not None:
+        metric_rows += [dict(name=f"summary.{k}", value=v) for k, v in summary.stats.items()
+                        if isinstance(v, (int, float)) and not isinstance(v, bool)]
 
-    r2 = metrics.get("r2", summary.get("r2"))
+    r2 = metrics.get("r2", summary.get("r2") if summary is not None else None)
     model_row = dict(
         model_name=model_name,
-        solver=_get(record, "solver"),
-        strategy=_get(record, "strategy", None),
-        options=json.dumps(_get(record, "options", None) or {}, sort_keys=True,
-                           allow_nan=False),
-        label=_get(record, "label", None),
+        solver=record.solver,
+        strategy=record.strategy,
+        options=json.dumps(record.options or {}, sort_keys=True, allow_nan=False),
+        label=record.label,
         features=json.dumps(features),
-        n_rows=_get(record, "n_rows"),
-        bad_rows=_get(record, "bad_rows", 0),
-        converged=_get(record, "converged"),
-        iterations=_get(record, "iterations"),
-        final_loss=_get(record, "loss", None),
+        n_rows=record.n_rows,
+        bad_rows=record.bad_rows,
+        converged=record.converged,
+        iterations=record.iterations,
+        final_loss=record.loss,
         r2=r2,
-        created_at=parse_timestamp(_get(record, "created_at")),
+        created_at=parse_timestamp(record.created_at),
     )
     return run_id, {"models": [model_row], "coefficients": coef_rows,
                     "training_history": history_rows, "metrics": metric_rows}

@@ -24,6 +24,14 @@ Floats and arrays come back bit for bit.  ``put`` refuses NaN and infinity
 anywhere (weights, scalars, solver state) with an :class:`InvalidRecordError`:
 a diverged model is not a version to resume from.
 
+A run's context (what is fixed for the whole run: data moments, scaling, the R
+factor, the options) is stored once per run, not with every iteration:
+:func:`encode_run_cells` gives its cells (``m:model_name``, ``m:run_id``,
+``m:state_keys`` and one ``s:<key>`` per value).  A value whose encoding is over
+:data:`CHUNK_BYTES` (a large R factor) is split: ``s:<key>`` holds ``b"C"`` and the
+piece count, the pieces follow as ``s:<key>~<i, 6 digits>`` — HBase refuses cells over
+10 MB by default (``hbase.client.keyvalue.maxsize``).
+
 Row keys and the "latest" pointer are described in ``docs/hbase-rowkeys.md``.
 """
 
@@ -44,6 +52,7 @@ from mrlinreg.storage.errors import InvalidRecordError
 MAX_ITERATION = 10 ** 10 - 1  # row keys pad the iteration to 10 digits
 STATE_KEY = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 SCALARS = ("loss", "grad_norm", "step")
+CHUNK_BYTES = 4 << 20
 
 
 def utc_now():
@@ -211,3 +220,42 @@ def decode_cells(cells):
         created_at=text(b"m:created_at"),
         **scalars,
     )
+
+
+# --- run context (once per run) ---------------------------------------------
+
+def _value_cells(key, blob):
+    if len(blob) <= CHUNK_BYTES:
+        return {f"s:{key}".encode(): blob}
+    pieces = [blob[i:i + CHUNK_BYTES] for i in range(0, len(blob), CHUNK_BYTES)]
+    cells = {f"s:{key}".encode(): b"C" + struct.pack("<I", len(pieces))}
+    cells.update({f"s:{key}~{i:06d}".encode(): piece for i, piece in enumerate(pieces)})
+    return cells
+
+
+def _value_blob(cells, key):
+    blob = cells[f"s:{key}".encode()]
+    if blob[:1] != b"C":
+        return blob
+    (count,) = struct.unpack("<I", blob[1:5])
+    return b"".join(cells[f"s:{key}~{i:06d}".encode()] for i in range(count))
+
+
+def encode_run_cells(model_name, run_id, values, check=True):
+    """Cells of a run's context: ``values`` maps keys to typed values (as solver state)."""
+    checked_names(model_name, run_id)
+    where = f"run {model_name}/{run_id}"
+    cells = {b"m:model_name": model_name.encode("utf-8"), b"m:run_id": run_id.encode("utf-8"),
+             b"m:state_keys": "\n".join(values).encode("utf-8")}
+    for key, value in values.items():
+        if not isinstance(key, str) or not STATE_KEY.fullmatch(key):
+            raise InvalidRecordError(f"run context key {key!r}: use letters, digits, "
+                                     f"'_', '.' and '-'")
+        cells.update(_value_cells(key, _encode_value(value, f"{where}: {key}", check)))
+    return cells
+
+
+def decode_run_cells(cells):
+    """The values of a run's context (inverse of :func:`encode_run_cells`)."""
+    keys = cells[b"m:state_keys"].decode("utf-8")
+    return {key: _decode_value(_value_blob(cells, key)) for key in (keys.split("\n") if keys else [])}

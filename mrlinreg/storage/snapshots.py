@@ -27,6 +27,12 @@ class SnapshotStore(Protocol):
     def put(self, snapshot: Snapshot) -> None:
         """Store one snapshot (replacing one with the same key); it becomes ``latest``."""
 
+    def put_run(self, model_name: str, run_id: str, values: dict) -> None:
+        """Store a run's context once (data moments, scaling, R factor, options)."""
+
+    def get_run(self, model_name: str, run_id: str) -> dict | None:
+        """A run's context values, or None if it was never stored."""
+
     def latest(self, model_name: str) -> Snapshot | None:
         """The snapshot put last for this model, without scanning its history."""
 

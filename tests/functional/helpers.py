@@ -15,12 +15,12 @@ LINREG = os.path.join(ROOT, "jobs", "linreg.py")
 
 def run_inline(args):
     """Run the driver in-process (inline runner). Returns (exit code, record or None, stderr)."""
-    from jobs.linreg import main
+    from mrlinreg.cli.main import job_script
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
-            code = main(list(args))
+            code = job_script("train", "jobs/linreg.py", list(args))
         except SystemExit as e:  # argparse usage errors
             code = e.code
     text = out.getvalue().strip()

@@ -139,18 +139,19 @@ def test_unreachable_warehouse_keeps_the_model_in_the_outbox(tmp_path, monkeypat
     monkeypatch.setenv("MRLINREG_RETRY_ATTEMPTS", "2")
     monkeypatch.setenv("MRLINREG_RETRY_BASE_DELAY_S", "0.01")
     from mrlinreg.config import load_config
-    from pipelines.publish import publish_run
+    from mrlinreg.driver.publish import publish_run
+    from mrlinreg.records import ModelRecord
 
     code, rec, err = run_inline(["--model-name", "out", "--solver", "qr", str(path)])
     assert code == 0, err
-    outcome = publish_run(rec, load_config().replace(mode="cluster"))
+    outcome = publish_run(ModelRecord.from_json(rec), load_config().replace(mode="cluster"))
     assert not outcome.published and "mrlinreg publish" in outcome.message
     saved = json.loads((state / "outbox" / f"{rec['run_id']}.json").read_text())
     assert saved == rec
 
 
 def test_pipeline_command_ingests_trains_publishes_and_predicts(tmp_path):
-    from pipelines.run import command
+    from mrlinreg.cli.main import command
 
     X, y, _, _ = make_regression(500, 2, seed=34)
     src = tmp_path / "incoming"

@@ -11,11 +11,14 @@ from tests.functional.helpers import run_inline
 
 
 def run_predict(args):
-    from jobs.predict import main
+    from mrlinreg.cli.main import job_script
 
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
-        code = main(list(args))
+        try:
+            code = job_script("predict", "jobs/predict.py", list(args))
+        except SystemExit as e:  # argparse usage errors
+            code = e.code
     return code, err.getvalue()
 
 

@@ -72,4 +72,4 @@ def test_ridge_helps_an_overfit_model_on_held_out_data(tmp_path):
 def test_negative_l2_is_refused(data):
     path, _, _ = data
     code, rec, err = run_inline(["--l2", "-1", path])
-    assert code == 1 and "--l2 must be a non-negative number" in err
+    assert code == 2 and "--l2 must be a non-negative number" in err  # a command error

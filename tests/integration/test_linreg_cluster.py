@@ -124,7 +124,7 @@ def test_pipeline_on_the_cluster_then_hiveql(hdfs_data, local_data, cluster_env,
     base, X, y = hdfs_data
     d, _, _ = local_data
     p = subprocess.run(
-        [sys.executable, "-m", "pipelines.run", "pipeline",
+        [sys.executable, "-m", "mrlinreg.cli.main", "pipeline",
          "--upload-to", f"hdfs://{base}/lake", "--predict", f"hdfs://{base}/test.csv",
          "-r", "hadoop", "--model-name", "demo", "--solver", "gd", "--strategy", "stats",
          "--tol", "1e-10", str(d / "train")],
@@ -170,9 +170,10 @@ def test_pipeline_on_the_cluster_then_hiveql(hdfs_data, local_data, cluster_env,
     assert via_jdbc == [(f, v) for f, v in _hive_rows(cluster_info, sql)]
 
     # publishing the same run again duplicates nothing
-    from pipelines.publish import publish_run
+    from mrlinreg.driver.publish import publish_run
+    from mrlinreg.records import ModelRecord
 
-    assert publish_run(rec, config).published
+    assert publish_run(ModelRecord.from_json(rec), config).published
     count = ("SELECT COUNT(*) FROM linreg.{t} WHERE run_id = '%s'" % run_id)
     assert _hive_rows(cluster_info, count.format(t="models")) == [(1,)]
     assert _hive_rows(cluster_info, count.format(t="coefficients")) == [(len(rec["features"]) + 1,)]

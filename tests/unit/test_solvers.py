@@ -71,7 +71,7 @@ def test_cg_beats_steepest_descent_on_ill_conditioned_data():
 
 def test_fixed_step_too_large_is_caught():
     A, y, R, _ = _problem()
-    with pytest.raises(DivergenceError, match="diverging.*smaller --learning-rate"):
+    with pytest.raises(DivergenceError, match="diverging.*smaller learning_rate"):
         _run("gd", _oracle(R, len(y)), A.shape[1], learning_rate=5.0, line_search="none")
 
 
@@ -111,7 +111,7 @@ def test_state_resume_reproduces_the_run_bit_for_bit():
 
 
 def test_options_validated():
-    with pytest.raises(ValueError, match="learning-rate"):
+    with pytest.raises(ValueError, match="learning_rate"):
         SolverOptions(learning_rate=-1)
     with pytest.raises(ValueError, match="tol"):
         SolverOptions(tol=0)

@@ -10,7 +10,8 @@ from mrlinreg.storage.errors import InvalidRecordError
 from mrlinreg.storage.factory import open_results_store
 from mrlinreg.storage.hive_results import HiveResultsStore
 from mrlinreg.storage.local_results import LocalResultsStore
-from pipelines.publish import main, pending_runs, publish_pending, publish_run
+from mrlinreg.cli.main import main as cli_main
+from mrlinreg.driver.publish import pending_runs, publish_pending, publish_run
 from tests.unit.test_storage_results import sample_record
 
 
@@ -37,8 +38,8 @@ def test_unreachable_store_queues_the_run_in_the_outbox(down_config):
     record = sample_record()
     outcome = publish_run(record, down_config)
     assert not outcome.published
-    path = down_config.state_dir / "outbox" / f"{record['run_id']}.json"
-    assert outcome.outbox_path == path and json.loads(path.read_text()) == record
+    path = down_config.state_dir / "outbox" / f"{record.run_id}.json"
+    assert outcome.outbox_path == path and json.loads(path.read_text()) == record.to_json()
     assert f"127.0.0.1:{down_config.hive.port}" in outcome.message
     assert "after 2 attempts" in outcome.message
     assert "mrlinreg publish" in outcome.message
@@ -77,7 +78,7 @@ def test_success_removes_an_older_outbox_copy(down_config, tmp_path):
 
 def test_invalid_record_is_refused_not_queued(down_config):
     record = sample_record()
-    record["loss"] = float("nan")
+    record.loss = float("nan")
     with pytest.raises(InvalidRecordError, match="not finite"):
         publish_run(record, down_config)
     assert pending_runs(down_config) == []
@@ -87,6 +88,10 @@ def test_local_mode_publishes_to_parquet(tmp_path):
     config = Config(state_dir=tmp_path)
     assert publish_run(sample_record(), config).published
     assert (tmp_path / "warehouse" / "linreg.db" / "models").is_dir()
+
+
+def main(argv):
+    return cli_main(["publish", *argv])
 
 
 def test_cli_reports_without_traceback(down_config, tmp_path, monkeypatch, capsys):

@@ -7,6 +7,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from mrlinreg.errors import RecordFormatError
+from mrlinreg.records import ModelRecord
 from mrlinreg.schema import load_warehouse
 from mrlinreg.storage.errors import InvalidRecordError
 from mrlinreg.storage.local_results import LocalResultsStore
@@ -15,6 +17,10 @@ from mrlinreg.storage.results import ResultsStore
 
 
 def sample_record(run_id="20261129T231500Z-abc123", history=3, summary=True):
+    return ModelRecord.from_json(sample_dict(run_id, history, summary))
+
+
+def sample_dict(run_id="20261129T231500Z-abc123", history=3, summary=True):
     record = {
         "run_id": run_id, "model_name": "demo", "created_at": "2026-11-29T23:15:00Z",
         "solver": "gd", "strategy": "passes", "options": {"lr": 0.5, "max_iter": 12},
@@ -25,6 +31,9 @@ def sample_record(run_id="20261129T231500Z-abc123", history=3, summary=True):
                      "step": 0.5, "elapsed_s": 0.8 * (i + 1)} for i in range(history)],
         "metrics": {"mse": 0.0101, "rmse": 0.1005, "r2": 0.99, "mae": 0.08},
         "summary": None,
+        "scaling": {"standardize": True, "fit_intercept": True, "shift": [0.5, 1.0],
+                    "scale": [2.0, 3.0]},
+        "working_weights": [3.0, -6.0, 0.5],
     }
     if summary:
         record["summary"] = {
@@ -62,7 +71,7 @@ def test_round_trip(store):
     models = store.read_table("models").to_pylist()
     assert len(models) == 1
     row = models[0]
-    assert row["run_id"] == record["run_id"] and row["model_name"] == "demo"
+    assert row["run_id"] == record.run_id and row["model_name"] == "demo"
     assert row["converged"] is True and row["iterations"] == 12
     assert row["final_loss"] == 0.0101 and row["r2"] == 0.99
     assert row["created_at"] == dt.datetime(2026, 11, 29, 23, 15, tzinfo=dt.timezone.utc)
@@ -133,11 +142,11 @@ def test_predictions(store):
     (lambda r: r.__setitem__("created_at", "yesterday"), "ISO-8601"),
 ])
 def test_bad_records_are_refused_before_writing(store, tmp_path, change, fragment):
-    record = sample_record()
+    record = sample_dict()
     change(record)
-    with pytest.raises(InvalidRecordError, match=fragment.replace("(", r"\(")
-                       .replace(")", r"\)")):
-        store.publish(record)
+    with pytest.raises((InvalidRecordError, RecordFormatError),
+                       match=fragment.replace("(", r"\(").replace(")", r"\)")):
+        store.publish(ModelRecord.from_json(record))
     assert not (tmp_path / "warehouse").exists()
 
 

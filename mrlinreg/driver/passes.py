@@ -1,4 +1,5 @@
-"""Run one MapReduce pass of ``jobs/linreg.py`` and return its merged partial sums.
+"""Run one MapReduce pass (:class:`~mrlinreg.jobs.linreg_pass.MRLinRegPass`) and return
+its merged partial sums.
 
 Each call builds a fresh mrjob runner ("each runner runs a single job once"),
 hands the tasks their parameters in a ``--params`` side file, ships the
@@ -17,17 +18,13 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 
+from mrjob.step import StepFailedException
+
 from mrlinreg import kernels
+from mrlinreg.errors import BadRowError, PassError
+from mrlinreg.jobs.linreg_pass import MRLinRegPass
 
 log = logging.getLogger(__name__)
-
-
-class PassError(RuntimeError):
-    """A pass failed; the message says why, in the user's terms."""
-
-
-class BadRowError(PassError):
-    """``--on-bad-row fail`` met a bad row."""
 
 
 @dataclass
@@ -58,7 +55,7 @@ class PassRunner:
     Parameters
     ----------
     job_args : list of str
-        The user's command line (mrjob options, model options, inputs).
+        mrjob's options as the user typed them, then the input paths.
     workdir : str
         Where params files and the package zip are written.
     """
@@ -72,9 +69,6 @@ class PassRunner:
         self.passes = 0
 
     def run(self, params: dict) -> PassResult:
-        from jobs.linreg import MRLinRegPass
-        from mrjob.step import StepFailedException
-
         params = dict(params, block_rows=self.block_rows, on_bad_row=self.on_bad_row)
         fd, path = tempfile.mkstemp(prefix="params-", suffix=".json", dir=self.workdir)
         with os.fdopen(fd, "w") as f:
@@ -99,7 +93,7 @@ class PassRunner:
             b = records["bad_row"]
             raise BadRowError(
                 f"bad row ({b['reason'].replace('_', ' ')}) in {b['file']}: {b['line']!r}. "
-                "Fix the input, or use --on-bad-row skip to count and skip such rows.")
+                "Fix the input, or use <opt:on_bad_row> skip to count and skip such rows.")
         if "partial" not in records:
             raise PassError("the input holds no rows")
         rec = records["partial"]

@@ -8,15 +8,11 @@ The label defaults to the last column, the features to all the others.
 
 from __future__ import annotations
 
-import os
-
 import yaml
 
+from mrlinreg.errors import InputError
+from mrlinreg.fs import FileSystem, is_remote
 from mrlinreg.parsing import RowFormat, looks_like_header
-
-
-class InputError(ValueError):
-    """The input or the column options are not usable; the message says why."""
 
 
 def load_dataset_schema(path: str) -> dict:
@@ -28,6 +24,8 @@ def load_dataset_schema(path: str) -> dict:
         raise InputError(f"cannot read schema file {path}: {e.strerror}") from None
     except yaml.YAMLError as e:
         raise InputError(f"schema file {path} is not valid YAML: {e}") from None
+    if not isinstance(schema, dict):
+        raise InputError(f"schema file {path} must be a mapping with 'columns'")
     cols = schema.get("columns")
     if not isinstance(cols, list) or not cols:
         raise InputError(f"schema file {path} must list 'columns'")
@@ -35,41 +33,34 @@ def load_dataset_schema(path: str) -> dict:
     return schema
 
 
-def first_line(paths, fs) -> str | None:
-    """The first non-empty line of the first non-empty input file (local or via ``fs``)."""
+def first_line(paths, fs: FileSystem) -> str | None:
+    """The first non-empty line of the first non-empty input file (decompressed)."""
     for path in paths:
-        for uri in _expand(path, fs):
-            for chunk in _cat(uri, fs):
-                text = chunk.decode("utf-8", errors="replace")
-                for line in text.splitlines():
-                    if line.strip():
-                        return line.rstrip("\r")
-                break  # only look at the beginning of each file
+        try:
+            files = fs.list_inputs(path)
+        except FileNotFoundError as e:
+            raise InputError(str(e)) from None
+        for uri in files:
+            text = fs.head(uri).decode("utf-8", errors="replace")
+            for line in text.splitlines():
+                if line.strip():
+                    return line.rstrip("\r")
     return None
 
 
-def _expand(path, fs):
-    if "://" not in path and os.path.isdir(path):
-        return sorted(os.path.join(root, f) for root, _, files in os.walk(path)
-                      for f in files if not f.startswith((".", "_")))
-    if "://" not in path:
-        if not os.path.exists(path):
-            raise InputError(f"input {path} does not exist")
-        return [path]
-    uris = sorted(u for u in fs.ls(path) if not os.path.basename(u).startswith((".", "_")))
-    if not uris:
-        raise InputError(f"input {path} does not exist or is empty")
-    return uris
-
-
-def _cat(uri, fs):
-    if "://" not in uri:
-        with open(uri, "rb") as f:
-            yield f.read(1 << 16)
-        return
-    for chunk in fs.cat(uri):
-        yield chunk
-        return
+def input_files(paths, fs: FileSystem) -> list:
+    """The paths each job reads: local folders expanded to their input files (Hadoop's
+    rule: no ``_``/``.`` names), ``hdfs://`` paths as given (Hadoop applies the rule)."""
+    out = []
+    for path in paths:
+        if is_remote(path):
+            out.append(path)
+            continue
+        try:
+            out += fs.list_inputs(path)
+        except FileNotFoundError as e:
+            raise InputError(str(e)) from None
+    return out
 
 
 def resolve_format(paths, fs, *, delimiter=None, label=None, features=None, schema_path=None,
@@ -86,7 +77,7 @@ def resolve_format(paths, fs, *, delimiter=None, label=None, features=None, sche
     schema = load_dataset_schema(schema_path) if schema_path else {}
     delimiter = delimiter or schema.get("delimiter") or ","
     if len(delimiter) != 1:
-        raise InputError("--delimiter must be a single character")
+        raise InputError("<opt:delimiter> must be a single character")
     line = first_line(paths, fs)
     if line is None:
         raise InputError("the input is empty: no rows to fit")

@@ -10,11 +10,12 @@ from __future__ import annotations
 import numpy as np
 
 from mrlinreg.codec import encode_array
+from mrlinreg.errors import TrainingError
 from mrlinreg.numerics.solvers import Evaluation, evaluate_from_r
 
 
 class PassOracle:
-    """Each call is one ``evaluate`` pass of ``jobs/linreg.py``."""
+    """Each call is one ``evaluate`` MapReduce pass."""
 
     strategy = "passes"
 
@@ -30,7 +31,7 @@ class PassOracle:
         self.calls += 1
         acc, n = res.acc, res.acc.n
         if n == 0:
-            raise ValueError("no valid rows in the input")
+            raise TrainingError("no valid rows in the input")
         return Evaluation(n=n, loss=acc.sse / n, grad=acc.grad / n, hp=acc.hp / n,
                           hessian=None if acc.gram is None else acc.gram / n, mae=acc.abs / n)
 

@@ -1,0 +1,134 @@
+"""Command-line flags: mrjob's own options plus ours, turned into option objects.
+
+Each subcommand's parser is mrjob's parser of the job it runs (``-r``,
+``--num-cores``, ``-c``, ``--jobconf``... and the INPUT paths), extended with
+the model's flags.  After parsing, the model flags become a
+:class:`~mrlinreg.options.TrainOptions` (or ``PredictOptions``) and the rest of
+the command line, mrjob's options exactly as typed, is forwarded to every pass.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from mrlinreg.options import (BAD_ROW_POLICIES, LINE_SEARCHES, SOLVERS, STRATEGIES,
+                              PredictOptions, TrainOptions)
+
+
+def flag(field: str) -> str:
+    """The flag of an option field: ``learning_rate`` -> ``--learning-rate``."""
+    return "--" + field.replace("_", "-")
+
+
+def add_model_args(parser) -> None:
+    """The training flags (one per :class:`TrainOptions` field)."""
+    g = parser.add_argument_group("model")
+    g.add_argument("--label", help="label column name (default: the last column)")
+    g.add_argument("--features", help="comma-separated feature columns (default: all others)")
+    g.add_argument("--schema", help="dataset schema file (YAML) naming the columns")
+    g.add_argument("--delimiter", default=None, help="field delimiter (default: ',' or the schema's)")
+    g.add_argument("--solver", choices=SOLVERS, default="gd",
+                   help="gd: gradient descent (default); cg: conjugate gradient; "
+                        "newton: Newton's method; qr: one-pass exact tall-and-skinny QR")
+    g.add_argument("--strategy", choices=STRATEGIES, default="auto",
+                   help="passes: one MapReduce pass per iteration; stats: one pass collects "
+                        "the R factor and iterations run in the driver; auto: stats while "
+                        "the feature count is small")
+    g.add_argument("--learning-rate", type=float, default=1.0,
+                   help="gd step (fixed with --line-search none; the first trial otherwise)")
+    g.add_argument("--line-search", choices=LINE_SEARCHES, default="armijo")
+    g.add_argument("--max-iter", type=int, default=200)
+    g.add_argument("--tol", type=float, default=1e-6,
+                   help="converged when |grad| <= tol*|grad_0| or relative loss change <= tol^2")
+    g.add_argument("--fit-intercept", dest="fit_intercept", action="store_true", default=True)
+    g.add_argument("--no-fit-intercept", dest="fit_intercept", action="store_false")
+    g.add_argument("--standardize", dest="standardize", action="store_true", default=True)
+    g.add_argument("--no-standardize", dest="standardize", action="store_false")
+    g.add_argument("--l2", type=float, default=0.0, metavar="LAMBDA",
+                   help="ridge penalty (lambda/2)*||w||^2 on the (standardised) feature weights, "
+                        "not the intercept; 0 (default) is ordinary least squares")
+    g.add_argument("--validation", action="append", default=[], metavar="INPUT",
+                   help="held-out data (repeatable): validation_* metrics beside the training "
+                        "ones show over- and under-fitting")
+    g.add_argument("--min-norm", action="store_true",
+                   help="with --solver qr, return the minimum-norm solution of a rank-deficient "
+                        "problem (with a warning) instead of stopping")
+    g.add_argument("--on-bad-row", choices=BAD_ROW_POLICIES, default="skip")
+    g.add_argument("--output-model", help="also write the model JSON here (local or hdfs://)")
+    g.add_argument("--summary", action="store_true",
+                   help="print a statsmodels-style summary table to stderr")
+    g.add_argument("--block-rows", type=int, default=8192,
+                   help="rows a mapper parses at once (memory per task grows with this, "
+                        "never with the input)")
+    g.add_argument("--model-name", default="default", help="name the model is stored under")
+    g.add_argument("--resume", action="store_true",
+                   help="continue the model's last run from its last snapshot")
+    g.add_argument("--wait", action="store_true",
+                   help="wait for another trainer of the same model instead of failing")
+    g.add_argument("--publish", dest="publish", action="store_true", default=False,
+                   help="publish results to the configured warehouse")
+    g.add_argument("--no-publish", dest="publish", action="store_false")
+    g.add_argument("--quiet", action="store_true", help="no per-iteration progress on stderr")
+
+
+def add_pipeline_args(parser) -> None:
+    g = parser.add_argument_group("pipeline")
+    g.add_argument("--upload-to", metavar="DIR",
+                   help="copy local INPUTs here first (a local folder or hdfs:// URI)")
+    g.add_argument("--predict", action="append", default=[], metavar="INPUT",
+                   help="score this input with the new model and publish the predictions "
+                        "(repeatable)")
+
+
+def add_predict_args(parser) -> None:
+    g = parser.add_argument_group("scoring")
+    g.add_argument("--model", help="model JSON written by training (local or hdfs://)")
+    g.add_argument("--output", help="write the prediction lines here (CSV)")
+    g.add_argument("--publish", action="store_true",
+                   help="publish to the predictions table of the model's run")
+    g.add_argument("--on-bad-row", choices=BAD_ROW_POLICIES, default="skip")
+    g.add_argument("--block-rows", type=int, default=8192)
+
+
+def job_parser_parents(job_class) -> list:
+    """mrjob's parser of ``job_class`` (its runner options and INPUT positionals)."""
+    return [job_class(args=[]).arg_parser]
+
+
+def make_parser(prog, job_class, *adders, description=None, parser=None):
+    """A parser with mrjob's options of ``job_class`` and the given flag groups."""
+    kwargs = dict(prog=prog, description=description, parents=job_parser_parents(job_class),
+                  conflict_handler="resolve", allow_abbrev=False, add_help=False)
+    p = argparse.ArgumentParser(**kwargs) if parser is None else parser
+    for add in adders:
+        add(p)
+    return p
+
+
+def mrjob_args(argv, inputs, *adders) -> list:
+    """``argv`` without our flags and without the INPUTs: mrjob's options as typed."""
+    ours = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    for add in adders:
+        add(ours)
+    _, rest = ours.parse_known_args(list(argv))
+    for item in reversed(inputs):  # positionals: drop their last occurrences
+        if item in rest:
+            idx = len(rest) - 1 - rest[::-1].index(item)
+            del rest[idx]
+    return rest
+
+
+def train_options(ns) -> TrainOptions:
+    """The validated :class:`TrainOptions` of parsed flags."""
+    features = None
+    if ns.features is not None:
+        features = tuple(f.strip() for f in ns.features.split(","))
+    values = {k: getattr(ns, k) for k in TrainOptions.field_names() if hasattr(ns, k)}
+    values.update(features=features, validation=tuple(ns.validation))
+    return TrainOptions(**values).validate()
+
+
+def predict_options(ns) -> PredictOptions:
+    return PredictOptions(model=ns.model, output=ns.output, publish=ns.publish,
+                          on_bad_row=ns.on_bad_row, block_rows=ns.block_rows,
+                          quiet=bool(getattr(ns, "quiet", False))).validate()

@@ -1,0 +1,1 @@
+"""Placeholder until the Python 3.12/3.13 compatibility layer lands (does nothing)."""

@@ -1,0 +1,106 @@
+"""A model's life around one training run: a snapshot per iteration, resume.
+
+What a snapshot holds is split by how often it changes:
+
+* **once per run** (``SnapshotStore.put_run``): the data context (row count,
+  moments, scaling, the R factor), the options fingerprint, the solver name and
+  ``run.format_version`` = 2;
+* **per iteration** (``SnapshotStore.put``): the solver's whole state
+  (``solver.*``: weights, loss, gradient and what the solver keeps beyond them)
+  and that iteration's history entry (loss, gradient norm and step in the
+  snapshot's scalars, ``run.elapsed_s``).
+
+Resuming reads the run's context and rebuilds the history from the run's
+snapshots, then restores the solver state bit for bit, so the resumed run
+computes the same iterates as an uninterrupted one.  After the last iteration
+the last snapshot is written once more with ``run.finished = 1``: a finished run
+is a model version, not something to resume.
+
+Snapshots written before this layout (format 1: every snapshot carried
+``ctx.*``, ``run.fingerprint`` and the whole ``run.history``) are still resumed.
+"""
+
+from __future__ import annotations
+
+import json
+
+from mrlinreg.driver.training import Resume
+from mrlinreg.errors import ResumeError
+from mrlinreg.records import DataContext, HistoryEntry, SolverState
+from mrlinreg.storage.snapshot_format import Snapshot, utc_now
+
+RUN_FORMAT_VERSION = 2
+
+
+class SnapshotWriter:
+    """``TrainingRun.on_iteration``: the run's context once, then one snapshot per iteration."""
+
+    def __init__(self, store, model_name, run_id, fingerprint, resumed=False):
+        self.store, self.model_name, self.run_id = store, model_name, run_id
+        self.fp_json = json.dumps(fingerprint, sort_keys=True)
+        self.context_saved = resumed
+        self.last = None
+
+    def __call__(self, step, state: SolverState, context: DataContext, entry, finished=False):
+        if not self.context_saved:
+            values = {f"ctx.{k}": v for k, v in context.to_values().items()}
+            values.update({"run.fingerprint": self.fp_json, "run.solver": state.solver,
+                           "run.format_version": RUN_FORMAT_VERSION})
+            self.store.put_run(self.model_name, self.run_id, values)
+            self.context_saved = True
+        values = {f"solver.{k}": v for k, v in state.to_values().items()}
+        values.update({"run.elapsed_s": None if entry is None else entry.elapsed_s,
+                       "run.finished": int(finished)})
+        self.store.put(Snapshot(model_name=self.model_name, run_id=self.run_id,
+                                iteration=int(step.iteration), weights=state.w,
+                                loss=float(step.loss), grad_norm=float(step.grad_norm),
+                                step=float(step.step), solver_state=values,
+                                created_at=utc_now()))
+        self.last = (step, state, context, entry)
+
+    def finish(self):
+        """Mark the run finished (re-put its last snapshot)."""
+        if self.last is not None:
+            self(*self.last, finished=True)
+
+
+def load_resume(store, model_name, fingerprint) -> Resume:
+    """Rebuild the state of the model's last, unfinished run from its snapshots."""
+    snap = store.latest(model_name)
+    if snap is None:
+        raise ResumeError(f"nothing to resume: model {model_name!r} has no snapshots; "
+                          "train without <opt:resume>")
+    st = snap.solver_state
+    if st.get("run.finished"):
+        raise ResumeError(f"nothing to resume: the last run of model {model_name!r} "
+                          f"({snap.run_id}) finished at iteration {snap.iteration}; "
+                          "train without <opt:resume> to start a new run")
+    if "run.fingerprint" in st:  # format 1: everything in every snapshot
+        run, history = st, [HistoryEntry.from_json(h) for h in json.loads(st["run.history"])]
+        state = SolverState.from_solver_dict(
+            st["run.solver"], {k[len("solver."):]: v for k, v in st.items()
+                               if k.startswith("solver.")})
+    else:
+        run = store.get_run(model_name, snap.run_id)
+        if run is None:
+            raise ResumeError(f"cannot resume run {snap.run_id} of model {model_name!r}: its "
+                              "context (stored once per run) is missing; train without "
+                              "<opt:resume>")
+        history = [HistoryEntry(s.iteration, s.loss, s.grad_norm, s.step,
+                                s.solver_state.get("run.elapsed_s"))
+                   for s in store.history(model_name, snap.run_id)
+                   if 1 <= s.iteration <= snap.iteration]
+        state = SolverState.from_values(snap.weights, {
+            k[len("solver."):]: v for k, v in st.items() if k.startswith("solver.")})
+    _check_fingerprint(json.loads(run["run.fingerprint"]), fingerprint, snap.run_id, model_name)
+    context = DataContext.from_values({k[len("ctx."):]: v for k, v in run.items()
+                                       if k.startswith("ctx.")})
+    return Resume(run_id=snap.run_id, context=context, solver_state=state, history=history)
+
+
+def _check_fingerprint(stored, fp, run_id, model_name):
+    diff = sorted(k for k in set(stored) | set(fp) if stored.get(k) != fp.get(k))
+    if diff:
+        detail = ", ".join(f"{k}: was {stored.get(k)!r}, now {fp.get(k)!r}" for k in diff)
+        raise ResumeError(f"cannot resume run {run_id} of model {model_name!r} with "
+                          f"different options ({detail})")

@@ -1,0 +1,106 @@
+"""Train a model: the run under its lock, snapshots, resume, validation, the record.
+
+:func:`train_model` is what ``mrlinreg train`` (and ``python jobs/linreg.py``)
+calls; it returns a typed :class:`~mrlinreg.records.ModelRecord` and prints nothing
+but progress.  Publishing and writing files are separate steps
+(:mod:`mrlinreg.driver.publish`, :class:`mrlinreg.fs.FileSystem`).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from datetime import datetime, timezone
+
+from mrlinreg.driver.inputs import input_files, resolve_format
+from mrlinreg.driver.lifecycle import SnapshotWriter, load_resume
+from mrlinreg.driver.passes import PassRunner
+from mrlinreg.driver.training import Dataset, Progress, TrainingRun, evaluate_holdout
+from mrlinreg.options import TrainOptions
+from mrlinreg.records import ModelRecord
+from mrlinreg.storage.factory import model_lock, open_snapshot_store
+from mrlinreg.storage.snapshot_format import utc_now
+
+RESUME_LOCK_WAIT_S = 90.0
+
+
+def new_run_id() -> str:
+    now = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return f"{now}-{uuid.uuid4().hex[:8]}"
+
+
+def open_dataset(inputs, fs, opts: TrainOptions) -> Dataset:
+    """Resolve the inputs' format and columns (reads only the first line of each file)."""
+    fmt, features, label = resolve_format(inputs, fs, delimiter=opts.delimiter,
+                                          label=opts.label, features=opts.features,
+                                          schema_path=opts.schema)
+    return Dataset(tuple(input_files(inputs, fs)), fmt, tuple(features), label)
+
+
+def train_model(opts: TrainOptions, inputs, mrjob_args, fs, config, progress=None):
+    """Fit a model and return its :class:`ModelRecord` (every number finite).
+
+    Parameters
+    ----------
+    opts : TrainOptions
+        Validated options.
+    inputs : list of str
+        Files, folders or ``hdfs://`` URIs.
+    mrjob_args : list of str
+        mrjob's options (runner, cores, jobconf...), forwarded to every pass.
+    fs : mrlinreg.fs.FileSystem
+    config : mrlinreg.config.Config
+        Where snapshots and locks go.
+    """
+    progress = progress or Progress(opts.quiet)
+    data = open_dataset(inputs, fs, opts)
+    validation = (open_dataset(opts.validation, fs, TrainOptions(
+        delimiter=opts.delimiter, label=data.label, features=data.features,
+        schema=opts.schema)) if opts.validation else None)  # checked before any pass
+    workdir = tempfile.mkdtemp(prefix="mrlinreg-")
+    try:
+        passes = PassRunner(list(mrjob_args) + list(data.inputs), workdir,
+                            block_rows=opts.block_rows, on_bad_row=opts.on_bad_row)
+        fingerprint = opts.fingerprint(data.features, data.label, inputs)
+        # a killed trainer's ZooKeeper lock lives on until its session expires (seconds):
+        # a resume waits that long for it rather than failing at once
+        wait = opts.wait or opts.resume
+        timeout = None if opts.wait else RESUME_LOCK_WAIT_S
+        with model_lock(config, opts.model_name, wait=wait, timeout=timeout), \
+                open_snapshot_store(config) as snapshots:
+            resume = load_resume(snapshots, opts.model_name, fingerprint) if opts.resume \
+                else None
+            run_id = resume.run_id if resume else new_run_id()
+            writer = SnapshotWriter(snapshots, opts.model_name, run_id, fingerprint,
+                                    resumed=resume is not None)
+            fit = TrainingRun(opts, data, passes, progress, on_iteration=writer,
+                              resume=resume).fit()
+            writer.finish()
+        metrics = dict(fit.metrics)
+        scaling = fit.scaling(opts)
+        if validation is not None:
+            vpasses = PassRunner(list(mrjob_args) + list(validation.inputs), workdir,
+                                 block_rows=opts.block_rows, on_bad_row=opts.on_bad_row)
+            held_out = evaluate_holdout(vpasses, validation.fmt, scaling, fit.w)
+            metrics.update(held_out)
+            progress.say("validation: " + ", ".join(
+                f"{k[len('validation_'):]} {v:.6g}" for k, v in held_out.items()))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    coef, intercept = fit.coefficients(opts)
+    options = {k: v for k, v in fingerprint.items() if k not in ("features", "label", "inputs")}
+    options["max_iter"] = opts.max_iter
+    record = ModelRecord(
+        run_id=run_id, model_name=opts.model_name, created_at=utc_now(), options=options,
+        solver=opts.solver, strategy=fit.context.strategy, label=data.label,
+        features=list(data.features),
+        coefficients={name: float(c) for name, c in zip(data.features, coef)},
+        intercept=float(intercept), iterations=fit.iterations, converged=fit.converged,
+        loss=fit.loss, n_rows=int(fit.context.n), bad_rows=fit.context.n_bad,
+        bad_row_reasons={k: int(v) for k, v in fit.context.bad_rows.items()},
+        passes=passes.passes, history=fit.history, metrics=metrics, scaling=scaling,
+        working_weights=[float(v) for v in fit.w], warnings=[progress.text(w) for w in fit.warnings],
+        summary=fit.summary, objective=fit.objective)
+    record.to_json()  # raises on any non-finite number before anything is printed
+    return record

@@ -1,0 +1,329 @@
+"""The training run: passes, iterations, convergence, the fitted result.
+
+    moments pass  ->  shift/scale  ->  [tsqr pass]  ->  solver iterations  ->  FitResult
+
+The moments pass gives the row count and each column's mean and spread, for
+standardisation and R².  With the ``stats`` strategy (or ``solver = qr``) one
+more pass collects the R factor of ``[A y]`` and every iteration runs in the
+driver on it; with ``passes`` every iteration is a MapReduce pass.
+
+A :class:`TrainingRun` owns the run's state (data context, history, warnings,
+progress); nothing is threaded through long argument lists.  It raises domain
+errors (:mod:`mrlinreg.errors`); turning them into messages with flags and exit
+codes is the command line's job.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mrlinreg.codec import encode_array
+from mrlinreg.driver.oracles import PassOracle, StatsOracle
+from mrlinreg.errors import TrainingError, render
+from mrlinreg.numerics import exact, ridge
+from mrlinreg.numerics.scaling import constant_columns, standardization, to_original
+from mrlinreg.numerics.solvers import SOLVERS, SolverOptions, Step
+from mrlinreg.numerics.summary import ols_summary
+from mrlinreg.options import TrainOptions
+from mrlinreg.parsing import RowFormat
+from mrlinreg.records import DataContext, HistoryEntry, Scaling, SolverState, Summary
+
+STATS_MAX_FEATURES = 1000  # auto strategy: a (p+1)^2 R factor is small up to here
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """The inputs of a run and how to read them."""
+
+    inputs: tuple
+    fmt: RowFormat
+    features: tuple
+    label: str | None
+
+
+@dataclass
+class Resume:
+    """Where a stopped run left off (rebuilt from its snapshots)."""
+
+    run_id: str
+    context: DataContext
+    solver_state: SolverState
+    history: list  # of HistoryEntry
+
+
+@dataclass
+class FitResult:
+    """What training produced, before it becomes a model record."""
+
+    w: np.ndarray
+    loss: float
+    objective: float | None
+    converged: bool
+    iterations: int
+    context: DataContext
+    history: list
+    warnings: list
+    summary: Summary | None
+    passes: int
+    metrics: dict = field(default_factory=dict)
+
+    def scaling(self, opts: TrainOptions) -> Scaling:
+        return Scaling(opts.standardize, opts.fit_intercept, tuple(self.context.shift.tolist()),
+                       tuple(self.context.scale.tolist()))
+
+    def coefficients(self, opts: TrainOptions):
+        return to_original(self.w, self.context.shift, self.context.scale, opts.fit_intercept)
+
+
+class Progress:
+    """Progress lines on stderr; ``option_name`` renders ``<opt:...>`` in messages."""
+
+    def __init__(self, quiet=False, stream=None, option_name=lambda field: field):
+        self.quiet, self.stream, self.t0 = quiet, stream or sys.stderr, time.monotonic()
+        self.option_name = option_name
+
+    def text(self, msg: str) -> str:
+        return render(msg, self.option_name)
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.t0
+
+    def say(self, msg: str) -> None:
+        if not self.quiet:
+            print(self.text(msg), file=self.stream, flush=True)
+
+    def step(self, s: Step) -> None:
+        self.say(f"iter {s.iteration:4d}  loss {s.loss:.10e}  |grad| {s.grad_norm:.3e}  "
+                 f"step {s.step:.3e}  elapsed {self.elapsed():7.2f}s")
+
+
+def choose_strategy(requested: str, solver: str, p: int) -> str:
+    """``auto`` picks ``stats`` while the (p+1)^2 R factor stays small; qr is always on R."""
+    if solver == "qr":
+        return "stats"
+    if requested == "auto":
+        return "stats" if p <= STATS_MAX_FEATURES else "passes"
+    return requested
+
+
+class TrainingRun:
+    """One training run over a dataset.
+
+    Parameters
+    ----------
+    opts : TrainOptions
+        Validated options.
+    data : Dataset
+    passes : mrlinreg.driver.passes.PassRunner
+    progress : Progress, optional
+    on_iteration : callable, optional
+        ``f(step, state: SolverState, context, history_entry)`` after every
+        iteration, before it is reported (snapshots).
+    resume : Resume, optional
+        Continue a stopped run from its last snapshot.
+    """
+
+    def __init__(self, opts: TrainOptions, data: Dataset, passes, progress=None,
+                 on_iteration=None, resume: Resume | None = None):
+        self.opts, self.data, self.passes = opts, data, passes
+        self.progress = progress or Progress(opts.quiet)
+        self.on_iteration, self.resume = on_iteration, resume
+        self.d = len(data.features)
+        self.p = self.d + int(opts.fit_intercept)
+        self.working_names = list(data.features) + (["intercept"] if opts.fit_intercept else [])
+        self.history = list(resume.history) if resume else []
+        self.warnings: list = []
+        self.context: DataContext | None = resume.context if resume else None
+
+    # --- the data context -----------------------------------------------------------
+
+    def collect_context(self) -> DataContext:
+        """The moments pass (row count, means, spreads), then the TSQR pass when needed."""
+        opts, fmt = self.opts, self.data.fmt
+        moments = self.passes.run({"pass": "moments", "format": fmt.to_dict()})
+        bad_rows, n = moments.bad_rows, moments.acc.n
+        n_bad = int(sum(bad_rows.values()))
+        if n_bad:
+            self.progress.say(f"skipped {n_bad} bad rows: " + ", ".join(
+                f"{k.replace('_', ' ')} {v}" for k, v in sorted(bad_rows.items())))
+        if n == 0:
+            raise TrainingError("no valid rows in the input" +
+                                (f" ({n_bad} bad rows skipped)" if n_bad else ""))
+        mean, m2 = moments.acc.mean, moments.acc.m2
+        d = self.d
+        shift, scale = standardization(mean[:d], np.sqrt(m2 / n)[:d],
+                                       np.sqrt(m2 / n + mean**2)[:d], opts.fit_intercept,
+                                       opts.standardize)
+        strategy = choose_strategy(opts.strategy, opts.solver, self.p)
+        self.progress.say(f"{n} rows, {d} features; solver {opts.solver}, strategy {strategy}")
+        R = None
+        if strategy == "stats" or (opts.summary and not opts.l2):  # no OLS summary under l2
+            R = self.passes.run({"pass": "tsqr", "format": fmt.to_dict(),
+                                 "shift": encode_array(shift), "scale": encode_array(scale),
+                                 "fit_intercept": opts.fit_intercept}).acc.R
+        return DataContext(n, mean, m2, bad_rows, shift, scale, strategy, R)
+
+    # --- the fit --------------------------------------------------------------------
+
+    def fit(self) -> FitResult:
+        opts = self.opts
+        if self.resume is not None:
+            self.progress.say(f"resuming run {self.resume.run_id} of model {opts.model_name} "
+                              f"after iteration {self.resume.solver_state.iteration}")
+        else:
+            self.context = self.collect_context()
+        ctx = self.context
+        self._warn_constant_columns()
+        lam, mask = float(opts.l2), ridge.penalty_mask(self.d, opts.fit_intercept)
+        R_fit = ridge.augment_r(ctx.R, ctx.n, lam, mask) if (lam > 0 and ctx.R is not None) \
+            else ctx.R
+        if opts.solver == "qr":
+            w, loss, converged, iterations = self._fit_exact(R_fit)
+        else:
+            if R_fit is not None:
+                self._check_rank(exact.solve_r(R_fit, names=self.working_names))
+            if ctx.strategy == "stats":
+                oracle = StatsOracle(R_fit, ctx.n)
+            else:
+                oracle = PassOracle(self.passes, self.data.fmt, ctx.shift, ctx.scale,
+                                    opts.fit_intercept)
+                if lam > 0:
+                    oracle = ridge.penalized_oracle(oracle, lam, mask)
+            solver = SOLVERS[opts.solver](SolverOptions(learning_rate=opts.learning_rate,
+                                                        line_search=opts.line_search,
+                                                        tol=opts.tol))
+            w, loss, converged, iterations = self._iterate(solver, oracle)
+        objective = loss if lam > 0 else None
+        loss = ridge.data_mse(loss, w, lam, mask) if lam > 0 else loss
+        summary = self._summary(w) if opts.summary else None
+        metrics = self._metrics(loss, summary)
+        for message in self.warnings:
+            self.progress.say(f"warning: {message}")
+        return FitResult(w=w, loss=float(loss), objective=objective, converged=bool(converged),
+                         iterations=int(iterations), context=ctx, history=self.history,
+                         warnings=self.warnings, summary=summary, passes=self.passes.passes,
+                         metrics=metrics)
+
+    def _warn_constant_columns(self):
+        ctx, d = self.context, self.d
+        flags = constant_columns(ctx.mean[:d], np.sqrt(ctx.m2[:d] / ctx.n))
+        const = [f for f, c in zip(self.data.features, flags) if c]
+        if const:
+            self.warnings.append(f"constant feature columns {const}: their coefficients are "
+                                 "not identifiable")
+
+    def _record_step(self, step: Step, state: SolverState) -> None:
+        entry = None
+        if step.iteration > 0:
+            entry = HistoryEntry(step.iteration, step.loss, step.grad_norm, step.step,
+                                 self.progress.elapsed())
+            self.history.append(entry)
+        if self.on_iteration is not None:  # saved before it is reported
+            self.on_iteration(step, state, self.context, entry)
+
+    def _iterate(self, solver, oracle):
+        ctx = self.context
+        if self.resume is not None:
+            solver.state = self.resume.solver_state.to_solver_dict()
+        else:
+            # without R (passes strategy) the first pass brings A^T A along for the rank check
+            s0 = solver.start(oracle, np.zeros(self.p), hessian=ctx.R is None)
+            if ctx.R is None:
+                self._check_gram(solver.start_hessian)
+            self._record_step(s0, SolverState.from_solver_dict(solver.name, solver.state))
+            self.progress.step(s0)
+        converged = solver.converged()
+        while not converged and solver.state["iteration"] < self.opts.max_iter:
+            step = solver.iterate(oracle)
+            self._record_step(step, SolverState.from_solver_dict(solver.name, solver.state))
+            self.progress.step(step)
+            converged = solver.converged()
+        if not converged:
+            self.warnings.append(
+                f"not converged after <opt:max_iter> {self.opts.max_iter} iterations "
+                f"(|grad| {np.linalg.norm(solver.state['g']):.3e}); raise <opt:max_iter>, "
+                "or use <opt:solver> cg/newton/qr")
+        return solver.state["w"], solver.state["loss"], converged, solver.state["iteration"]
+
+    def _fit_exact(self, R_fit):
+        """``solver = qr``: the solution from R alone, recorded as a one-step run."""
+        sol = exact.solve_r(R_fit, names=self.working_names, min_norm=self.opts.min_norm)
+        self._check_rank(sol)
+        loss = sol.rss / self.context.n
+        self.progress.say(f"qr: exact solution from one pass, loss {loss:.10e}")
+        state = SolverState("qr", sol.w, float(loss), None, None, 1)
+        self._record_step(Step(1, loss, 0.0, 1.0, 1), state)  # the model version
+        return sol.w, loss, True, 1
+
+    def _check_gram(self, H):
+        """Rank and collinearity diagnosis from ``A^T A`` (the passes strategy has no R)."""
+        spec = exact.spectrum(exact.factor_from_gram(H), self.working_names,
+                              rcond=exact.GRAM_RCOND)
+        if spec.rank < self.p:
+            raise TrainingError(
+                exact.diagnosis_message(spec, self.p, None) + ". Judged from X^T X, which "
+                "squares the condition number: <opt:solver> qr decides from the data itself "
+                "(and <opt:min_norm> gives a solution if it is truly rank deficient)")
+        if spec.collinearities:
+            self.warnings.append(exact.diagnosis_message(spec, self.p))
+
+    def _check_rank(self, sol):
+        """Rank deficiency is an error (the coefficients are not unique) unless the
+        minimum-norm solution was asked for; near-collinearity is a warning."""
+        if sol.rank_deficient and not sol.min_norm:
+            raise TrainingError(sol.message + " (<opt:solver> qr <opt:min_norm>)")
+        if sol.near_collinear or sol.min_norm:
+            self.warnings.append(sol.message)
+
+    # --- statistics -----------------------------------------------------------------
+
+    def _summary(self, w) -> Summary | None:
+        opts, ctx = self.opts, self.context
+        if opts.l2:
+            self.warnings.append("the summary gives ordinary least squares statistics; with "
+                                 "<opt:l2> they do not apply and are not computed")
+            return None
+        if ctx.R is None:
+            return None
+        # one more pass for the statistics that need each residual (MAE)
+        ev = PassOracle(self.passes, self.data.fmt, ctx.shift, ctx.scale, opts.fit_intercept)(
+            w.reshape(-1, 1), np.zeros((len(w), 0)))
+        return Summary.from_ols(ols_summary(
+            ctx.R, ctx.n, w, shift=ctx.shift, scale=ctx.scale, fit_intercept=opts.fit_intercept,
+            names=self.working_names, sum_abs_residuals=float(ev.mae[0] * ctx.n)))
+
+    def _metrics(self, loss, summary) -> dict:
+        ctx, d = self.context, self.d
+        var_y = ctx.m2[d] / ctx.n
+        metrics = {"mse": float(loss), "rmse": float(np.sqrt(loss))}
+        if self.opts.fit_intercept and var_y > 0:
+            metrics["r2"] = float(1.0 - loss / var_y)
+        if summary is not None and summary.mae is not None:
+            metrics["mae"] = summary.mae
+        return metrics
+
+
+def evaluate_holdout(passes, fmt, scaling: Scaling, w) -> dict:
+    """Score a fitted model on held-out rows: two passes (moments, residuals).
+
+    Returns ``validation_*`` metrics: the training metrics beside them show over-fitting
+    (validation error well above training error) or under-fitting (both high).
+    """
+    shift, scale = scaling.arrays()
+    w = np.asarray(w, dtype=np.float64)
+    moments = passes.run({"pass": "moments", "format": fmt.to_dict()})
+    n = moments.acc.n
+    if n == 0:
+        raise TrainingError("no valid rows in the validation input")
+    ev = PassOracle(passes, fmt, shift, scale, scaling.fit_intercept)(
+        w.reshape(-1, 1), np.zeros((len(w), 0)))
+    mse, var_y = float(ev.loss[0]), float(moments.acc.m2[-1] / n)
+    out = {"validation_n_rows": float(n), "validation_mse": mse,
+           "validation_rmse": float(np.sqrt(mse)), "validation_mae": float(ev.mae[0])}
+    if var_y > 0:
+        out["validation_r2"] = 1.0 - mse / var_y
+    return out

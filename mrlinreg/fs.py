@@ -1,0 +1,147 @@
+"""One way to read and write files, local or in HDFS, for every caller.
+
+Built on mrjob's filesystems (the ``fs`` of a runner: local paths, ``file://``
+and ``hdfs://`` through ``hadoop fs``), which already decompress ``.gz`` and
+``.bz2`` by extension when they ``cat``.  Sniffing headers, reading model
+files, writing them and listing inputs all go through :class:`FileSystem`, so
+a compressed first input, a model on HDFS and a local folder are handled the
+same way everywhere.  Nothing else decides "local or remote" by itself.
+
+Input discovery follows Hadoop's ``FileInputFormat``: inside an input folder,
+names starting with ``_`` or ``.`` (``_SUCCESS``, ``_logs/``, ``.crc`` files,
+editor swap files) are never input.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import tempfile
+from urllib.parse import urlparse
+
+from mrlinreg.fsutil import write_atomic
+
+HEAD_BYTES = 1 << 16
+
+
+def is_remote(path: str) -> bool:
+    """True for a URI that is not a local file (``hdfs://``, ``s3://``...)."""
+    scheme = urlparse(path).scheme
+    return bool(scheme) and scheme != "file" and len(scheme) > 1  # C:\ is not a scheme
+
+
+def local_path(path: str) -> str:
+    return path[len("file://"):] if path.startswith("file://") else path
+
+
+def is_hidden(name: str) -> bool:
+    """Hadoop's hidden-file rule: a name starting with ``_`` or ``.``."""
+    return name.startswith(("_", "."))
+
+
+class FileSystem:
+    """Files for the driver: ``mrjob_fs`` is a runner's ``fs`` (or any mrjob filesystem)."""
+
+    def __init__(self, mrjob_fs=None):
+        if mrjob_fs is None:
+            from mrjob.fs.local import LocalFilesystem
+
+            mrjob_fs = LocalFilesystem()
+        self.fs = mrjob_fs
+
+    # --- reading -----------------------------------------------------------------
+
+    def exists(self, path: str) -> bool:
+        if not is_remote(path):
+            return os.path.exists(local_path(path))
+        return self.fs.exists(path)
+
+    def list_inputs(self, path: str) -> list:
+        """The input files ``path`` stands for, sorted, hidden names left out.
+
+        Raises
+        ------
+        FileNotFoundError
+            ``path`` does not exist, or holds no input file.
+        """
+        if not is_remote(path):
+            path = local_path(path)
+            if os.path.isdir(path):
+                found = []
+                for root, dirs, files in os.walk(path):
+                    dirs[:] = sorted(d for d in dirs if not is_hidden(d))
+                    found += [os.path.join(root, f) for f in files if not is_hidden(f)]
+                if not found:
+                    raise FileNotFoundError(f"input folder {path} holds no input files")
+                return sorted(found)
+            if not os.path.exists(path):
+                raise FileNotFoundError(f"input {path} does not exist")
+            return [path]
+        root = path.rstrip("/")
+        uris = []
+        for uri in self.fs.ls(path):
+            rel = uri[len(root):].lstrip("/") if uri.startswith(root) else posixpath.basename(uri)
+            if not any(is_hidden(part) for part in rel.split("/") if part):
+                uris.append(uri)
+        if not uris:
+            raise FileNotFoundError(f"input {path} does not exist or holds no input files")
+        return sorted(uris)
+
+    def head(self, path: str, nbytes: int = HEAD_BYTES) -> bytes:
+        """At least the first ``nbytes`` of a file's content (decompressed), or all of it."""
+        out, size = [], 0
+        for chunk in self.fs.cat(path if is_remote(path) else local_path(path)):
+            out.append(chunk)
+            size += len(chunk)
+            if size >= nbytes:
+                break
+        return b"".join(out)
+
+    def read_bytes(self, path: str) -> bytes:
+        if not is_remote(path):
+            with open(local_path(path), "rb") as f:
+                return f.read()
+        return b"".join(self.fs.cat(path))
+
+    # --- writing -----------------------------------------------------------------
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        """Write a whole file: atomically when local; replace-by-upload in HDFS."""
+        if not is_remote(path):
+            path = local_path(path)
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            write_atomic(path, data)
+            return
+        with tempfile.NamedTemporaryFile(delete=False) as f:
+            f.write(data)
+        try:
+            self.fs.mkdir(path.rsplit("/", 1)[0])  # HDFS puts into existing folders only
+            if self.fs.exists(path):
+                self.fs.rm(path)
+            self.fs.put(f.name, path)
+        finally:
+            os.unlink(f.name)
+
+    def copy_in(self, src: str, dest_dir: str) -> str:
+        """Copy a local file or folder under ``dest_dir`` (local or HDFS); its new path."""
+        name = os.path.basename(os.path.normpath(src))
+        target = dest_dir.rstrip("/") + "/" + name
+        if os.path.isdir(src):
+            for root, _, files in os.walk(src):
+                for f in files:
+                    full = os.path.join(root, f)
+                    rel = os.path.relpath(full, src).replace(os.sep, "/")
+                    self._copy_file(full, f"{target}/{rel}")
+        else:
+            self._copy_file(src, target)
+        return target
+
+    def _copy_file(self, src, target):
+        if not is_remote(target):
+            with open(src, "rb") as f:
+                self.write_bytes(target, f.read())
+            return
+        self.fs.mkdir(target.rsplit("/", 1)[0])
+        if self.fs.exists(target):
+            self.fs.rm(target)
+        self.fs.put(src, target)

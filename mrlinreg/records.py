@@ -1,0 +1,335 @@
+"""The typed records that cross a boundary: model, summary, data context, solver state.
+
+Every record is a dataclass with one ``to_json`` (a JSON-ready dict, every
+number finite) and one ``from_json``.  The model record carries
+``format_version``:
+
+* **1**, written before typed records existed: no ``format_version`` key.
+  It still loads (its fields are the same, a summary's ``t_stat`` is read as ``t``).
+* **2**, this version.
+
+A newer version is refused with a :class:`~mrlinreg.errors.RecordFormatError`
+that names it.  No I/O here: storage and the driver read and write these.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+from mrlinreg.errors import RecordFormatError
+
+FORMAT_VERSION = 2
+INTERCEPT = "intercept"
+
+
+def check_finite(obj, where="record"):
+    """Raise :class:`ValueError` if any number in a JSON-ready structure is NaN or infinite."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        raise ValueError(f"non-finite number in {where}")
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            check_finite(v, f"{where}.{k}")
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            check_finite(v, f"{where}[{i}]")
+
+
+def _require(d: dict, key: str, what: str):
+    if key not in d:
+        raise RecordFormatError(f"{what} has no {key!r}")
+    return d[key]
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One iteration of a run, as the history and the ``training_history`` table keep it."""
+
+    iteration: int
+    loss: float
+    grad_norm: float | None = None
+    step: float | None = None
+    elapsed_s: float | None = None
+
+    def to_json(self) -> dict:
+        return {"iteration": int(self.iteration), "loss": float(self.loss),
+                "grad_norm": _opt_float(self.grad_norm), "step": _opt_float(self.step),
+                "elapsed_s": _opt_float(self.elapsed_s)}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "HistoryEntry":
+        return cls(_require(d, "iteration", "history entry"), _require(d, "loss", "history entry"),
+                   d.get("grad_norm"), d.get("step"), d.get("elapsed_s"))
+
+
+def _opt_float(x):
+    return None if x is None else float(x)
+
+
+@dataclass(frozen=True)
+class CoefficientStats:
+    """Inference for one coefficient (None where undefined)."""
+
+    std_err: float | None = None
+    t: float | None = None
+    p_value: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+
+    def to_json(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_json(cls, d: dict | None) -> "CoefficientStats":
+        d = d or {}
+        return cls(d.get("std_err"), d.get("t", d.get("t_stat")), d.get("p_value"),
+                   d.get("ci_low"), d.get("ci_high"))
+
+
+@dataclass(frozen=True)
+class Summary:
+    """OLS statistics of a fit (:func:`mrlinreg.numerics.summary.ols_summary`).
+
+    ``stats`` holds the whole-model statistics by statsmodels' names (``rsquared``,
+    ``fvalue``, ``aic``, ...; the per-coefficient lists ``params``, ``bse``, ...);
+    ``coefficients`` is the per-coefficient view that the coefficients table stores.
+    """
+
+    stats: dict
+    coefficients: dict  # name -> CoefficientStats
+
+    @classmethod
+    def from_ols(cls, s: dict) -> "Summary":
+        names = s["names"]
+        none = [None] * len(names)
+        coefficients = {
+            name: CoefficientStats(se, t, pv, ci[0] if ci else None, ci[1] if ci else None)
+            for name, se, t, pv, ci in zip(names, s["bse"] or none, s["tvalues"] or none,
+                                           s["pvalues"] or none, s["conf_int"] or none)}
+        return cls(dict(s), coefficients)
+
+    def get(self, key, default=None):
+        return self.stats.get(key, default)
+
+    @property
+    def mae(self):
+        return self.stats.get("mae")
+
+    def to_json(self) -> dict:
+        return {**self.stats,
+                "coefficients": {k: v.to_json() for k, v in self.coefficients.items()}}
+
+    @classmethod
+    def from_json(cls, d: dict | None) -> "Summary | None":
+        if not d:
+            return None
+        stats = {k: v for k, v in d.items() if k != "coefficients"}
+        return cls(stats, {k: CoefficientStats.from_json(v)
+                           for k, v in (d.get("coefficients") or {}).items()})
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """Working space ``A = [(X - shift)/scale, 1]`` (see :mod:`mrlinreg.numerics.scaling`)."""
+
+    standardize: bool
+    fit_intercept: bool
+    shift: tuple
+    scale: tuple
+
+    def arrays(self):
+        return np.array(self.shift, dtype=np.float64), np.array(self.scale, dtype=np.float64)
+
+    def to_json(self) -> dict:
+        return {"standardize": bool(self.standardize), "fit_intercept": bool(self.fit_intercept),
+                "shift": [float(v) for v in self.shift], "scale": [float(v) for v in self.scale]}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Scaling":
+        return cls(bool(d["standardize"]), bool(d["fit_intercept"]),
+                   tuple(float(v) for v in d["shift"]), tuple(float(v) for v in d["scale"]))
+
+
+@dataclass
+class ModelRecord:
+    """A fitted model and how it was fitted: what training prints, stores and publishes."""
+
+    run_id: str
+    model_name: str
+    created_at: str
+    options: dict
+    solver: str
+    strategy: str
+    label: str | None
+    features: list
+    coefficients: dict
+    intercept: float
+    iterations: int
+    converged: bool
+    loss: float
+    n_rows: int
+    bad_rows: int
+    bad_row_reasons: dict
+    passes: int
+    history: list  # of HistoryEntry
+    metrics: dict
+    scaling: Scaling | None
+    working_weights: list
+    warnings: list = field(default_factory=list)
+    summary: Summary | None = None
+    objective: float | None = None
+    format_version: int = FORMAT_VERSION
+
+    def coefficient_vector(self) -> np.ndarray:
+        return np.array([self.coefficients[f] for f in self.features], dtype=np.float64)
+
+    def to_json(self) -> dict:
+        """The model as a JSON-ready dict; raises ValueError on any non-finite number."""
+        d = {
+            "format_version": FORMAT_VERSION,
+            "run_id": self.run_id, "model_name": self.model_name,
+            "created_at": self.created_at, "options": dict(self.options),
+            "solver": self.solver, "strategy": self.strategy, "label": self.label,
+            "features": list(self.features),
+            "coefficients": {k: float(v) for k, v in self.coefficients.items()},
+            "intercept": float(self.intercept), "iterations": int(self.iterations),
+            "converged": bool(self.converged), "loss": float(self.loss),
+            "n_rows": int(self.n_rows), "bad_rows": int(self.bad_rows),
+            "bad_row_reasons": {k: int(v) for k, v in sorted(self.bad_row_reasons.items())},
+            "passes": int(self.passes), "history": [h.to_json() for h in self.history],
+            "metrics": {k: float(v) for k, v in self.metrics.items()},
+            "scaling": None if self.scaling is None else self.scaling.to_json(),
+            "working_weights": [float(v) for v in self.working_weights],
+            "warnings": list(self.warnings),
+            "summary": None if self.summary is None else self.summary.to_json(),
+        }
+        if self.objective is not None:
+            d["objective"] = float(self.objective)
+        check_finite(d, "model")
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "ModelRecord":
+        """Read a model written by this or an earlier version (see the module docstring)."""
+        if not isinstance(d, dict):
+            raise RecordFormatError("a model record must be a JSON object")
+        version = d.get("format_version", 1)
+        if version not in (1, FORMAT_VERSION):
+            raise RecordFormatError(
+                f"model format_version {version!r} is not supported by this mrlinreg "
+                f"(it reads versions 1 and {FORMAT_VERSION}); upgrade mrlinreg to read it")
+        try:  # values as stored: storage checks their types when it writes them
+            scaling = d.get("scaling")
+            return cls(
+                run_id=d["run_id"], model_name=d["model_name"], created_at=d["created_at"],
+                options=dict(d.get("options") or {}), solver=d["solver"],
+                strategy=d.get("strategy"), label=d.get("label"),
+                features=list(d["features"]), coefficients=dict(d["coefficients"]),
+                intercept=d.get("intercept"), iterations=d["iterations"],
+                converged=d["converged"], loss=d.get("loss"), n_rows=d["n_rows"],
+                bad_rows=d.get("bad_rows", 0),
+                bad_row_reasons=dict(d.get("bad_row_reasons") or {}),
+                passes=d.get("passes", 0),
+                history=[HistoryEntry.from_json(h) for h in d.get("history") or []],
+                metrics=dict(d.get("metrics") or {}),
+                scaling=None if scaling is None else Scaling.from_json(scaling),
+                working_weights=list(d.get("working_weights") or []),
+                warnings=list(d.get("warnings") or []),
+                summary=Summary.from_json(d.get("summary")), objective=d.get("objective"))
+        except KeyError as e:
+            raise RecordFormatError(f"model record (format_version {version}) has no "
+                                    f"{e.args[0]!r}") from None
+        except (TypeError, ValueError) as e:
+            raise RecordFormatError(f"model record (format_version {version}) is malformed: "
+                                    f"{e}") from None
+
+
+@dataclass
+class DataContext:
+    """What the first passes learn about the data; fixed for the whole run.
+
+    ``mean``/``m2`` cover the features and then the label; ``R`` is the
+    factor of ``[A y]`` (None unless the stats strategy or a summary needs it).
+    """
+
+    n: int
+    mean: np.ndarray
+    m2: np.ndarray
+    bad_rows: dict
+    shift: np.ndarray
+    scale: np.ndarray
+    strategy: str
+    R: np.ndarray | None = None
+
+    @property
+    def n_bad(self) -> int:
+        return int(sum(self.bad_rows.values()))
+
+    def to_values(self) -> dict:
+        """Flat typed values (arrays, ints, strings) for the snapshot encoding."""
+        import json
+
+        return {"n": int(self.n), "mean": self.mean, "m2": self.m2,
+                "bad_rows": json.dumps(self.bad_rows, sort_keys=True), "shift": self.shift,
+                "scale": self.scale, "strategy": self.strategy, "R": self.R}
+
+    @classmethod
+    def from_values(cls, v: dict) -> "DataContext":
+        import json
+
+        return cls(n=int(v["n"]), mean=v["mean"], m2=v["m2"],
+                   bad_rows=json.loads(v["bad_rows"]), shift=v["shift"], scale=v["scale"],
+                   strategy=v["strategy"], R=v.get("R"))
+
+
+@dataclass
+class SolverState:
+    """A solver's whole state after an iteration: enough to continue bit for bit.
+
+    ``extra`` holds what one solver keeps beyond the common fields, by name:
+    gd ``t`` (the last accepted step), cg ``r`` and ``dir`` (residual and
+    direction), newton ``hessian``; the exact solver keeps nothing more.
+    """
+
+    solver: str
+    w: np.ndarray
+    loss: float
+    g: np.ndarray | None
+    g0_norm: float | None
+    iteration: int
+    prev_loss: float | None = None
+    extra: dict = field(default_factory=dict)
+
+    EXTRA_FIELDS = {"gd": ("t",), "cg": ("r", "dir"), "newton": ("hessian",), "qr": ()}
+    COMMON = ("w", "loss", "g", "g0_norm", "iteration", "prev_loss")
+
+    def to_solver_dict(self) -> dict:
+        """The dict the solvers in :mod:`mrlinreg.numerics.solvers` keep."""
+        d = {k: getattr(self, k) for k in self.COMMON}
+        d.update(self.extra)
+        return d
+
+    @classmethod
+    def from_solver_dict(cls, solver: str, d: dict) -> "SolverState":
+        allowed = cls.EXTRA_FIELDS.get(solver)
+        if allowed is None:
+            raise RecordFormatError(f"unknown solver {solver!r} in a solver state")
+        unknown = set(d) - set(cls.COMMON) - set(allowed)
+        if unknown:
+            raise RecordFormatError(f"{solver} state has unknown fields {sorted(unknown)}")
+        return cls(solver=solver, w=d["w"], loss=float(d["loss"]), g=d.get("g"),
+                   g0_norm=d.get("g0_norm"), iteration=int(d["iteration"]),
+                   prev_loss=d.get("prev_loss"), extra={k: d[k] for k in allowed if k in d})
+
+    def to_values(self) -> dict:
+        """Flat typed values for the snapshot encoding (``w`` travels as the weights)."""
+        return {"solver": self.solver, **{k: v for k, v in self.to_solver_dict().items()
+                                          if k != "w"}}
+
+    @classmethod
+    def from_values(cls, weights, v: dict) -> "SolverState":
+        d = {k: val for k, val in v.items() if k != "solver"}
+        d["w"] = weights
+        return cls.from_solver_dict(v["solver"], d)
