@@ -158,7 +158,9 @@ class FusedAccumulator:
             self.R = move_shift(self.R, self.shift, self.mean)
         self.shift = self.mean.copy()
         block = np.hstack([np.ones((m, 1)), Z - self.shift])
-        self.R = tsqr.update(self.R, block)
+        # np.triu: the lower triangle holds +0.0 (not the -0.0 a sign flip leaves), so
+        # the packed upper triangle of to_dict is a bit-exact round trip.
+        self.R = np.triu(tsqr.update(self.R, block))
 
     @staticmethod
     def _canonical_key(acc):
@@ -191,7 +193,7 @@ class FusedAccumulator:
         for a in full[1:]:
             n, mean, m2 = _chan(n, mean, m2, a.n, a.mean, a.m2)
         total.n, total.mean, total.m2, total.shift = n, mean, m2, mean.copy()
-        total.R = tsqr.merge(move_shift(a.R, a.shift, mean) for a in full)
+        total.R = np.triu(tsqr.merge(move_shift(a.R, a.shift, mean) for a in full))
         return total
 
     @classmethod
