@@ -148,6 +148,10 @@ class FusedAccumulator:
         if m == 0:
             return
         Z = np.column_stack([X, y]).astype(np.float64, copy=False)
+        if not np.all(np.isfinite(Z)):
+            # checked before any state changes, so the moments and R stay consistent
+            raise ValueError("block holds NaN or infinite values; clean or drop those rows "
+                             "before fitting")
         b_mean = Z.mean(axis=0)
         b_m2 = ((Z - b_mean) ** 2).sum(axis=0)
         if self.n:

@@ -153,6 +153,16 @@ def test_constant_feature_is_kept_unscaled_as_in_two_passes():
     assert solution.rank_deficient and "x3" in solution.zero_columns
 
 
+def test_non_finite_block_is_refused_and_leaves_the_partial_unchanged():
+    X, y = _data(n=30)
+    acc = _mapper(X, y, 8)
+    before = (acc.n, acc.mean.tobytes(), acc.R.tobytes())
+    X[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        acc.add(X[:5], y[:5])
+    assert (acc.n, acc.mean.tobytes(), acc.R.tobytes()) == before
+
+
 def test_empty_partials_are_skipped_and_no_rows_is_an_error():
     X, y = _data(n=30)
     full = _mapper(X, y, 8)
