@@ -54,14 +54,17 @@ dropped first (its row 0 then holds ``sqrt(n) mu`` and the QR folds the
 uncentred part back in).
 
 Sizes, d = 1000 (k = 1002): a partial carries the packed upper triangle,
-k (k+1)/2 = 502,503 doubles = 4.02 MB raw, 5.36 MB as base64 JSON, plus
-3 x 1001 doubles (mean, m2, shift; 32 KB).  2,000 mappers emit 10.7 GB
-in all.  With K reducers keyed by :func:`mrlinreg.numerics.merge.reducer_key`
-each receives about 2000/K partials (K = 32: ~63, 0.34 GB; K = 45: ~44,
-0.24 GB) and the driver merges K partials (K = 32: 172 MB; K = 45: 241 MB).
-A reducer holds its decoded partials (8 MB each as full (k, k) arrays) and
-one stacked chunk of 64 factors (0.5 GB); merging 64 factors costs about
-2 (64 k) k^2 = 1.3e11 flops.
+k (k+1)/2 = 502,503 doubles = 4.02 MB raw, and mean, m2, shift (3 x 1001
+doubles): 5.39 MB as base64 JSON (measured; today's QRAccumulator sends the
+full square, 10.7 MB).  2,000 mappers emit 10.8 GB in all.  With K reducers
+keyed by :func:`mrlinreg.numerics.merge.reducer_key` each receives about
+2000/K partials and the driver K:  K = 1: 10.8 GB into one reducer;
+K = 32: ~63 partials, 0.34 GB per reducer, 173 MB into the driver;
+K = 45: ~44, 0.24 GB and 243 MB; K = 64: 0.17 GB and 345 MB.
+A reducer holds its decoded partials (8 MB each as full (k, k) arrays: 0.5 GB
+for 63) and one stacked chunk of 64 factors (0.5 GB); merging 64 factors costs
+about 2 (64 k) k^2 = 1.3e11 flops.  A mapper's 8192-row block costs a QR of a
+(8192 + k, k) matrix, about 1.8e10 flops, as in today's TSQR pass.
 """
 
 from __future__ import annotations

@@ -22,9 +22,9 @@ What is guaranteed
   called once per key and emits one partial per key: the result is still the
   same as with one key per reducer.
 
-Sizes (d = 1000, 2,000 mappers; see :mod:`mrlinreg.numerics.fused`): 5.36 MB
-per partial, about ``2000/K * 5.36 MB`` into each reducer, ``K * 5.36 MB``
-into the driver; K near sqrt(2000) (32..45) balances the two (0.24-0.34 GB).
+Sizes (d = 1000, 2,000 mappers; see :mod:`mrlinreg.numerics.fused`): 5.39 MB
+per partial, about ``2000/K * 5.39 MB`` into each reducer, ``K * 5.39 MB``
+into the driver; K near sqrt(2000) (32..45) balances the two (0.17-0.34 GB).
 """
 
 from __future__ import annotations
