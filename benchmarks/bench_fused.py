@@ -93,9 +93,12 @@ def main():
         context_from_fused(FusedAccumulator.merge_all(parts), True, True)
         return time.perf_counter() - t
 
-    t_fused = _median_seconds(fused_pass, a.repeat)
-    t_mom = _median_seconds(moments_pass, a.repeat)
-    t_qr = _median_seconds(tsqr_pass, a.repeat)
+    # Interleaved repeats, so that a change of load on the machine hits all three alike.
+    runs = {fn: [] for fn in (fused_pass, moments_pass, tsqr_pass)}
+    for _ in range(a.repeat):
+        for fn, times in runs.items():
+            times.append(_median_seconds(fn, 1))
+    t_fused, t_mom, t_qr = (statistics.median(times) for times in runs.values())
     t_drv = statistics.median(driver() for _ in range(a.repeat))
     rows = a.rows
     print(f"{rows} x {d}, blocks of {a.block} rows ({len(blocks)} blocks), "
