@@ -12,3 +12,10 @@ trap cleanup EXIT
 "$py" -m mrlinreg.cluster up
 eval "$("$py" -m mrlinreg.cluster env)"
 "$py" -m pytest "$@"
+whole=1
+for a in "$@"; do case "$a" in -*) ;; *) whole=0 ;; esac; done
+if [ "$whole" = 1 ]; then
+  # the whole suite (no test paths given) also proves that an installed wheel trains,
+  # publishes, predicts and resumes outside the checkout
+  bash scripts/wheel-smoke.sh "$py"
+fi
