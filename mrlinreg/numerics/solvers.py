@@ -69,10 +69,16 @@ class SolverOptions:
         Converged when ``||g_k|| <= tol * ||g_0||`` or when the relative loss
         change is below ``tol**2`` (for a quadratic, loss error is the square
         of weight error, so both criteria ask for the same accuracy).
+    precondition : bool
+        Conjugate gradient preconditioned by ``H`` when the oracle gives its
+        factor (``stats`` strategy): one step, to the accuracy of the
+        R-factor solve.  Off by default, so that ``stats`` and ``passes``
+        iterates stay equal.
     """
 
     def __init__(self, learning_rate=1.0, line_search="armijo", tol=1e-6,
-                 armijo_c=1e-4, backtrack=0.5, candidates=6, max_backtracks=60):
+                 armijo_c=1e-4, backtrack=0.5, candidates=6, max_backtracks=60,
+                 precondition=False):
         if not (np.isfinite(learning_rate) and learning_rate > 0):
             raise ValueError("--learning-rate must be a positive number")
         if not (np.isfinite(tol) and 0 < tol < 1):
@@ -86,6 +92,7 @@ class SolverOptions:
         self.backtrack = backtrack
         self.candidates = candidates
         self.max_backtracks = max_backtracks
+        self.precondition = bool(precondition)
 
 
 def _col(v):
@@ -228,8 +235,9 @@ class ConjugateGradient(_Solver):
     steepest descent needs a number that grows with the condition number.
     Its attainable accuracy is limited by ``cond(H) = cond(A)^2``.
 
-    When the oracle gives a factor ``H = F^T F`` with ``g = F^T v``
-    (``stats`` strategy), CG is preconditioned by ``H`` itself: the direction
+    With ``options.precondition`` and an oracle that gives a factor
+    ``H = F^T F`` with ``g = F^T v`` (``stats`` strategy), CG is
+    preconditioned by ``H`` itself: the direction
     is ``z = H^{-1} r = -F^{-1} v``, one triangular solve on the true
     gradient of each pass (residual replacement), ``alpha = r.z / z.Hz``
     with ``z.Hz = ||F z||^2``.  Honestly, that is Newton's step with an exact
@@ -239,9 +247,12 @@ class ConjugateGradient(_Solver):
 
     name = "cg"
 
+    def _factor(self, ev):
+        return ev.hessian_factor if self.opt.precondition else None
+
     def _after_start(self, ev):
         r = -self.state["g"]
-        if ev.hessian_factor is None:
+        if self._factor(ev) is None:
             first = r.copy()
         else:
             first = -solve_triangular(_checked(ev.hessian_factor), ev.whitened_grad[:, 0])
@@ -252,7 +263,7 @@ class ConjugateGradient(_Solver):
         w, r, d = s["w"], s["r"], s["dir"]
         ev = oracle(_col(w), _col(d), False)
         s["loss"] = float(ev.loss[0])  # measured at w; the model below predicts the next
-        F = ev.hessian_factor
+        F = self._factor(ev)
         if F is None:
             hd = ev.hp[:, 0]
             dhd = float(d @ hd)

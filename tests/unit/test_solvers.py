@@ -155,7 +155,7 @@ def test_newton_and_cg_on_r_keep_the_digits_of_qr(make, name):
     R, n, T, truth = _polynomial_problem(make)
     p = R.shape[0] - 1
     qr_digits = _digits(T, exact.solve_r(R, names=[str(j) for j in range(p)]).w, truth)
-    on_r = _run(name, _oracle(R, n), p, tol=1e-8)
+    on_r = _run(name, _oracle(R, n), p, tol=1e-8, precondition=True)
     assert on_r.converged() and on_r.state["iteration"] == 1   # exact preconditioner: one step
     assert abs(_digits(T, on_r.state["w"], truth) - qr_digits) <= 1.0
     # the same solver through H alone (as in the passes strategy) loses about cond(A) digits
@@ -184,6 +184,16 @@ def test_without_a_factor_the_solvers_are_unchanged(name):
     assert s.converged()
     np.testing.assert_allclose(s.state["w"], w_ref, rtol=1e-8)
     assert "hessian_factor" not in s.state and "whitened_grad" not in s.state
+
+
+def test_cg_on_r_is_plain_cg_unless_asked_to_precondition():
+    # stats and passes iterates stay equal by default; plain CG keeps its cond(A)^2 limit
+    R, n, _, _ = _polynomial_problem(lambda pd: pd.wampler_like(8, seed=1))
+    p = R.shape[0] - 1
+    on_r = _run("cg", _oracle(R, n), p, tol=1e-8)
+    via_h = _run("cg", _without_factor(_oracle(R, n)), p, tol=1e-8)
+    assert on_r.state["iteration"] == via_h.state["iteration"] > 1
+    np.testing.assert_array_equal(on_r.state["w"], via_h.state["w"])
 
 
 def test_plain_cg_still_needs_several_steps_on_ill_conditioned_data():
