@@ -126,18 +126,19 @@ def split(a):
     return h, a - h
 
 
-def two_prod(a, b):
+def two_prod(a, b, a_split=None):
     """Dekker's TwoProduct: ``p + e = a b`` exactly (no FMA needed).
 
     With ``a = a1 + a2`` and ``b = b1 + b2`` from :func:`split`,
     ``p = fl(a b)`` and
     ``e = a2 b2 - (((p - a1 b1) - a2 b1) - a1 b2)``, every operation exact
-    but the first product; 17 flops.  ``|e| <= u |p|``.
+    but the first product; 17 flops.  ``|e| <= u |p|``.  ``a_split``, the
+    precomputed ``split(a)``, saves its four flops when ``a`` is reused.
     """
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     p = a * b
-    a1, a2 = split(a)
+    a1, a2 = split(a) if a_split is None else a_split
     b1, b2 = split(b)
     e = a2 * b2 - (((p - a1 * b1) - a2 * b1) - a1 * b2)
     return p, e
@@ -246,7 +247,7 @@ def dd_sum(hi, lo=None, axis=0) -> DD:
     return DD(*two_sum(hi[0], lo[0]))
 
 
-def dd_dot_columns(X, r: DD) -> DD:
+def dd_dot_columns(X, r: DD, X_split=None) -> DD:
     """``X^T r`` in double-double: ``sum_i X_ij r_i`` for every column ``j``.
 
     Each product ``X_ij (r.hi_i + r.lo_i)`` is ``TwoProd(X_ij, r.hi_i)`` plus
@@ -258,13 +259,15 @@ def dd_dot_columns(X, r: DD) -> DD:
     ----------
     X : array_like of shape (n, d)
     r : DD of shape (n,)
+    X_split : tuple of ndarray, optional
+        ``split(X)``, when already computed.
 
     Returns
     -------
     DD of shape (d,)
     """
     X = np.asarray(X, dtype=np.float64)
-    p, e = two_prod(X, r.hi[:, None])
+    p, e = two_prod(X, r.hi[:, None], a_split=X_split)
     return dd_sum(p, e + X * r.lo[:, None], axis=0)
 
 

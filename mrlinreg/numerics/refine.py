@@ -48,7 +48,8 @@ from scipy.linalg import solve_triangular
 
 from mrlinreg.codec import decode_arrays, encode_arrays
 from mrlinreg.numerics.doubledouble import (DD, dd, dd_add, dd_div_float, dd_dot_columns,
-                                            dd_mul_float, dd_sum, dd_to_float, two_prod)
+                                            dd_mul_float, dd_sum, dd_to_float, split,
+                                            two_prod)
 
 __all__ = [
     "MAX_PASSES",
@@ -68,7 +69,7 @@ _U = 2.0 ** -53
 _DD_DIGITS = -math.log10(_U * _U)
 
 
-def residual_dd(X, y, b: DD, fit_intercept: bool) -> DD:
+def residual_dd(X, y, b: DD, fit_intercept: bool, X_split=None) -> DD:
     """``r = y - X b - b_int`` in double-double from the parsed values.
 
     Each product ``X_ij b_j`` is ``TwoProd(X_ij, b.hi_j) + fl(X_ij b.lo_j)``
@@ -83,6 +84,8 @@ def residual_dd(X, y, b: DD, fit_intercept: bool) -> DD:
     b : DD of shape (d + fit_intercept,)
         ``[coef, intercept]`` in original units.
     fit_intercept : bool
+    X_split : tuple of ndarray, optional
+        ``doubledouble.split(X)``, when already computed.
 
     Returns
     -------
@@ -91,7 +94,7 @@ def residual_dd(X, y, b: DD, fit_intercept: bool) -> DD:
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     n, d = X.shape
-    p, e = two_prod(X, b.hi[:d])
+    p, e = two_prod(X, b.hi[:d], a_split=X_split)
     e = e + X * b.lo[:d]
     cols = [y[:, None], -p]
     lows = [np.zeros((n, 1)), -e]
@@ -147,8 +150,9 @@ class ResidualAccumulator:
         d = self.b.hi.shape[0] - int(self.fit_intercept)
         if X.ndim != 2 or X.shape[1] != d:
             raise ValueError(f"block has shape {X.shape} but the coefficients need {d} features")
-        r = residual_dd(X, y, self.b, self.fit_intercept)
-        g = dd_dot_columns(X, r)
+        X_split = split(X)          # shared by the two products with X
+        r = residual_dd(X, y, self.b, self.fit_intercept, X_split)
+        g = dd_dot_columns(X, r, X_split)
         if self.fit_intercept:
             g_int = dd_sum(r.hi, r.lo)
             g = DD(np.append(g.hi, g_int.hi), np.append(g.lo, g_int.lo))
