@@ -132,7 +132,8 @@ def _norm(values):
     return math.sqrt(sum(float(v) ** 2 for v in values))
 
 
-@pytest.mark.parametrize("name", ["filip deg 10", "wampler deg 8", "long deg 10, 6000 rows"])
+@pytest.mark.parametrize("name", ["filip deg 10", "wampler deg 8", "long deg 10, 6000 rows",
+                                  "integer deg 10, zero residual"])
 def test_records_estimate_the_error(name):
     X, y, truth = _problem(name)
     shift, scale = _moments(X)
@@ -144,6 +145,9 @@ def test_records_estimate_the_error(name):
     first = result.passes[0]
     # the first correction measures the error of the unrefined solve (within a digit)
     assert abs(first["estimated_digits"] + math.log10(start_error)) < 1.0
+    start = dd_to_fractions(refine.working_to_original_dd(w0, shift, scale, True))
+    start_worst = max(abs(a - t) / abs(t) for a, t in zip(start, truth))
+    assert abs(first["componentwise_digits"] + math.log10(start_worst)) < 1.0
     assert [r["pass"] for r in result.passes] == list(range(1, len(result.passes) + 1))
     digits = [r["estimated_digits"] for r in result.passes if r["applied"]]
     assert digits == sorted(digits) and digits[-1] > digits[0] + 4
@@ -154,6 +158,8 @@ def test_records_estimate_the_error(name):
     w_final.append(final[d] + sum(c * Fraction(float(m)) for c, m in zip(final[:d], shift)))
     actual = _norm([a - t for a, t in zip(w_final, w_true)]) / _norm(w_true)
     assert actual <= result.estimated_forward_error
+    componentwise = max(abs(a - t) / abs(t) for a, t in zip(final, truth))
+    assert componentwise <= result.estimated_componentwise_error
     assert result.estimated_forward_error == pytest.approx(
         result.passes[-1]["correction_norm"] / np.linalg.norm(
             refine.to_working(result.b, shift, scale, True)), rel=1e-6) or not result.passes[-1]["applied"]
