@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable
 
 import numpy as np
 from scipy.linalg import solve_triangular
@@ -275,7 +275,10 @@ def to_original_dd(w_hi, w_lo, shift, scale, fit_intercept: bool):
 
 
 def to_working(b: DD, shift, scale, fit_intercept: bool) -> np.ndarray:
-    """``w = T^{-1} b`` rounded once: ``w_j = coef_j scale_j``, ``w_int = intercept + shift . coef``.
+    """``w = T^{-1} b`` rounded once.
+
+    ``w_j = coef_j scale_j`` and ``w_int = intercept + shift . coef``, in
+    double-double.
 
     For the statistics that live in working space (summary, stored model).
     """
