@@ -290,7 +290,8 @@ class SolverState:
 
     ``extra`` holds what one solver keeps beyond the common fields, by name:
     gd ``t`` (the last accepted step), cg ``r`` and ``dir`` (residual and
-    direction), newton ``hessian``; the exact solver keeps nothing more.
+    direction), newton ``hessian`` (and, on the stats strategy, ``hessian_factor`` and
+    ``whitened_grad``: it solves on the R factor); the exact solver keeps nothing more.
     """
 
     solver: str
@@ -302,7 +303,8 @@ class SolverState:
     prev_loss: float | None = None
     extra: dict = field(default_factory=dict)
 
-    EXTRA_FIELDS = {"gd": ("t",), "cg": ("r", "dir"), "newton": ("hessian",), "qr": ()}
+    EXTRA_FIELDS = {"gd": ("t",), "cg": ("r", "dir"),
+                    "newton": ("hessian", "hessian_factor", "whitened_grad"), "qr": ()}
     COMMON = ("w", "loss", "g", "g0_norm", "iteration", "prev_loss")
 
     def to_solver_dict(self) -> dict:

@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg import solve_triangular
 
 from mrlinreg.errors import OptionError, TrainingError
 
@@ -38,6 +39,11 @@ class Evaluation:
     hp: np.ndarray            # (p, q) H @ P
     hessian: np.ndarray | None = None  # (p, p)
     mae: np.ndarray | None = None      # (m,) mean absolute residual, when known
+    # When the oracle has the R factor (stats strategy): an upper-triangular (p, p) F with
+    # H = F^T F, and the gradient "whitened" by it, grad = F^T whitened_grad (p, m).  Newton
+    # and CG then solve with F and never form H (or undo F^T, which costs cond(A) digits).
+    hessian_factor: np.ndarray | None = None
+    whitened_grad: np.ndarray | None = None
 
 
 @dataclass
@@ -65,10 +71,16 @@ class SolverOptions:
         Converged when ``||g_k|| <= tol * ||g_0||`` or when the relative loss
         change is below ``tol**2`` (for a quadratic, loss error is the square
         of weight error, so both criteria ask for the same accuracy).
+    precondition : bool
+        Conjugate gradient preconditioned by ``H`` when the oracle gives its
+        factor (``stats`` strategy): one step, to the accuracy of the
+        R-factor solve.  Off by default, so that ``stats`` and ``passes``
+        iterates stay equal.
     """
 
     def __init__(self, learning_rate=1.0, line_search="armijo", tol=1e-6,
-                 armijo_c=1e-4, backtrack=0.5, candidates=6, max_backtracks=60):
+                 armijo_c=1e-4, backtrack=0.5, candidates=6, max_backtracks=60,
+                 precondition=False):
         if not (np.isfinite(learning_rate) and learning_rate > 0):
             raise OptionError("<opt:learning_rate> must be a positive number", "learning_rate")
         if not (np.isfinite(tol) and 0 < tol < 1):
@@ -82,6 +94,7 @@ class SolverOptions:
         self.backtrack = backtrack
         self.candidates = candidates
         self.max_backtracks = max_backtracks
+        self.precondition = bool(precondition)
 
 
 def _col(v):
@@ -117,6 +130,9 @@ class _Solver:
                       "iteration": 0, "prev_loss": None}
         if self.needs_hessian:
             self.state["hessian"] = ev.hessian
+            if ev.hessian_factor is not None:
+                self.state["hessian_factor"] = ev.hessian_factor
+                self.state["whitened_grad"] = ev.whitened_grad[:, 0]
         self._after_start(ev)
         return Step(0, loss, float(np.linalg.norm(g)), 0.0, 1)
 
@@ -219,31 +235,58 @@ class ConjugateGradient(_Solver):
     ``alpha = r.r / p.Hp``; Fletcher-Reeves ``beta``.  On a quadratic with
     ``p`` distinct curvatures it converges in at most ``p`` iterations, where
     steepest descent needs a number that grows with the condition number.
+    Its attainable accuracy is limited by ``cond(H) = cond(A)^2``.
+
+    With ``options.precondition`` and an oracle that gives a factor
+    ``H = F^T F`` with ``g = F^T v`` (``stats`` strategy), CG is
+    preconditioned by ``H`` itself: the direction
+    is ``z = H^{-1} r = -F^{-1} v``, one triangular solve on the true
+    gradient of each pass (residual replacement), ``alpha = r.z / z.Hz``
+    with ``z.Hz = ||F z||^2``.  Honestly, that is Newton's step with an exact
+    line search: it converges in one iteration, to the accuracy of the
+    R-factor solve, and later iterations only polish.
     """
 
     name = "cg"
 
+    def _factor(self, ev):
+        return ev.hessian_factor if self.opt.precondition else None
+
     def _after_start(self, ev):
         r = -self.state["g"]
-        self.state["r"], self.state["dir"] = r, r.copy()
+        if self._factor(ev) is None:
+            first = r.copy()
+        else:
+            first = -solve_triangular(_checked(ev.hessian_factor), ev.whitened_grad[:, 0])
+        self.state["r"], self.state["dir"] = r, first
 
     def iterate(self, oracle) -> Step:
         s = self.state
         w, r, d = s["w"], s["r"], s["dir"]
         ev = oracle(_col(w), _col(d), False)
         s["loss"] = float(ev.loss[0])  # measured at w; the model below predicts the next
-        hd = ev.hp[:, 0]
-        dhd = float(d @ hd)
-        rr = float(r @ r)
+        F = self._factor(ev)
+        if F is None:
+            hd = ev.hp[:, 0]
+            dhd = float(d @ hd)
+            rz = float(r @ r)
+        else:
+            v = ev.whitened_grad[:, 0]
+            r, d = -ev.grad[:, 0], -solve_triangular(_checked(F), v)
+            fd = F @ d
+            hd, dhd, rz = F.T @ fd, float(fd @ fd), float(v @ v)
         if not (np.isfinite(dhd) and dhd > 0):
             raise DivergenceError(
                 "conjugate gradient met a direction of zero or negative curvature: the "
                 "features are linearly dependent; drop a column or use <opt:solver> qr")
-        alpha = rr / dhd
+        alpha = rz / dhd
         w_new = w + alpha * d
         r_new = r - alpha * hd
-        beta = float(r_new @ r_new) / rr
-        s["r"], s["dir"] = r_new, r_new + beta * d
+        if F is None:
+            beta = float(r_new @ r_new) / rz
+            s["r"], s["dir"] = r_new, r_new + beta * d
+        else:       # the next pass's true gradient gives the next direction
+            s["r"], s["dir"] = r_new, d
         # loss at w_new from the quadratic model, exact for least squares:
         # f(w + a d) = f(w) - a r.d + a^2/2 d.Hd
         loss_new = s["loss"] + 2 * (-alpha * float(r @ d) + 0.5 * alpha**2 * dhd)
@@ -255,7 +298,12 @@ class Newton(_Solver):
     """Newton's method: ``w <- w - H^{-1} g`` with gradient and Hessian from one pass.
 
     For squared loss the model is exact, so one step lands on the minimum; the
-    next pass only confirms it (gradient ~ 0).
+    next pass only confirms it (gradient ~ 0).  ``H^{-1} g`` is a Cholesky
+    solve on ``H`` (``passes`` strategy), or, when the oracle gives the
+    factor ``H = F^T F`` and ``g = F^T v`` (``stats`` strategy), the single
+    triangular solve ``F^{-1} v``: ``H`` is never formed and ``F^T`` never
+    undone, so the step is as accurate as ``solve_r`` on the same factor
+    (forming ``H`` cost about ``log10 cond(A)`` digits).
     """
 
     name = "newton"
@@ -264,13 +312,20 @@ class Newton(_Solver):
     def iterate(self, oracle) -> Step:
         s = self.state
         w, g, H = s["w"], s["g"], s["hessian"]
-        d = -_solve_spd(H, g)
+        factor = s.get("hessian_factor")
+        if factor is None:
+            d = -_solve_spd(H, g)
+        else:       # H^{-1} g = F^{-1} whitened_grad: one triangular solve, H never formed
+            d = -solve_triangular(_checked(factor), s["whitened_grad"])
         w_new = w + d
         ev = oracle(_col(w_new), _no_dirs(len(w)), True)
         loss = float(ev.loss[0])
         if not np.isfinite(loss):
             raise DivergenceError("Newton's step produced a non-finite loss")
         s["hessian"] = ev.hessian
+        if ev.hessian_factor is not None:
+            s["hessian_factor"] = ev.hessian_factor
+            s["whitened_grad"] = ev.whitened_grad[:, 0]
         self._accept(w_new, loss, ev.grad[:, 0])
         return Step(s["iteration"], loss, float(np.linalg.norm(ev.grad[:, 0])), 1.0, 1)
 
@@ -286,6 +341,15 @@ def _solve_spd(H, g):
     return np.linalg.solve(L.T, z)
 
 
+def _checked(F):
+    """``F`` itself, after checking that the triangular factor is nonsingular."""
+    if not np.all(np.isfinite(F)) or np.any(np.diag(F) == 0):
+        raise DivergenceError(
+            "the Hessian is singular: the features are linearly dependent; drop a column "
+            "or use <opt:solver> qr, which names the dependent columns")
+    return F
+
+
 SOLVERS = {cls.name: cls for cls in (GradientDescent, ConjugateGradient, Newton)}
 
 
@@ -295,6 +359,10 @@ def evaluate_from_r(R, n, W, P, hessian=False) -> Evaluation:
     Since ``R^T R = [A y]^T [A y]``, with ``v = [w; -1]``:
     ``||A w - y||^2 = ||R v||^2`` and ``A^T (A w - y) = (R^T R v)[:p]``.
     No cancellation-prone ``y.y - 2 w.A^T y + ...`` expansion is used.
+    ``hessian_factor`` is ``F = R[:p, :p] / sqrt(n)`` (``H = F^T F``) and
+    ``whitened_grad`` is ``(R V)[:p] / sqrt(n)`` (``grad = F^T whitened_grad``,
+    as the last row of ``R[:, :p]`` is zero), always given: Newton and CG
+    solve with them instead of forming ``H``.
     """
     W = np.asarray(W, dtype=np.float64)
     p = W.shape[0]
@@ -305,4 +373,6 @@ def evaluate_from_r(R, n, W, P, hessian=False) -> Evaluation:
     Rx = R[:, :p]
     hp = Rx.T @ (Rx @ P) if P.shape[1] else np.zeros((p, 0))
     H = (Rx.T @ Rx) / n if hessian else None
-    return Evaluation(n=n, loss=sse / n, grad=grad / n, hp=hp / n, hessian=H)
+    root_n = np.sqrt(n)
+    return Evaluation(n=n, loss=sse / n, grad=grad / n, hp=hp / n, hessian=H,
+                      hessian_factor=R[:p, :p] / root_n, whitened_grad=RV[:p] / root_n)
