@@ -18,6 +18,7 @@ import numpy as np
 
 from mrlinreg.codec import decode_arrays, encode_arrays
 from mrlinreg.numerics import tsqr
+from mrlinreg.numerics.refine import ResidualAccumulator
 from mrlinreg.numerics.scaling import design_matrix
 
 
@@ -167,7 +168,8 @@ class QRAccumulator:
         return acc
 
 
-ACCUMULATORS = {c.kind: c for c in (MomentsAccumulator, EvaluateAccumulator, QRAccumulator)}
+ACCUMULATORS = {c.kind: c for c in (MomentsAccumulator, EvaluateAccumulator, QRAccumulator,
+                                     ResidualAccumulator)}
 
 
 def merge_partials(dicts):

@@ -44,6 +44,7 @@ class TrainOptions:
     l2: float = 0.0
     validation: tuple = ()
     min_norm: bool = False
+    refine: bool = False
     on_bad_row: str = "skip"
     output_model: str | None = None
     summary: bool = False
@@ -79,6 +80,11 @@ class TrainOptions:
             if len(set(self.features)) != len(self.features):
                 raise OptionError(f"<opt:features> repeats a column: {list(self.features)}",
                                   "features")
+        if self.refine and self.solver != "qr":
+            raise OptionError("<opt:refine> needs <opt:solver> qr", "refine")
+        if self.refine and (self.l2 or self.min_norm):
+            raise OptionError("<opt:refine> refines the least-squares solution: it does not "
+                              "combine with <opt:l2> or <opt:min_norm>", "refine")
         if self.min_norm and self.solver != "qr":
             raise OptionError("<opt:min_norm> needs <opt:solver> qr", "min_norm")
         try:  # before any pass: the name becomes HBase keys, ZooKeeper paths, Hive values

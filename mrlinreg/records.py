@@ -180,6 +180,7 @@ class ModelRecord:
     warnings: list = field(default_factory=list)
     summary: Summary | None = None
     objective: float | None = None
+    refinement: list | None = None
     format_version: int = FORMAT_VERSION
 
     def coefficient_vector(self) -> np.ndarray:
@@ -207,6 +208,8 @@ class ModelRecord:
         }
         if self.objective is not None:
             d["objective"] = float(self.objective)
+        if self.refinement is not None:
+            d["refinement"] = [dict(r) for r in self.refinement]
         check_finite(d, "model")
         return d
 
@@ -237,7 +240,8 @@ class ModelRecord:
                 scaling=None if scaling is None else Scaling.from_json(scaling),
                 working_weights=list(d.get("working_weights") or []),
                 warnings=list(d.get("warnings") or []),
-                summary=Summary.from_json(d.get("summary")), objective=d.get("objective"))
+                summary=Summary.from_json(d.get("summary")), objective=d.get("objective"),
+                refinement=d.get("refinement"))
         except KeyError as e:
             raise RecordFormatError(f"model record (format_version {version}) has no "
                                     f"{e.args[0]!r}") from None

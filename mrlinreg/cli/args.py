@@ -53,6 +53,10 @@ def add_model_args(parser) -> None:
     g.add_argument("--min-norm", action="store_true",
                    help="with --solver qr, return the minimum-norm solution of a rank-deficient "
                         "problem (with a warning) instead of stopping")
+    g.add_argument("--refine", action="store_true",
+                   help="with --solver qr, up to 3 passes of iterative refinement with "
+                        "double-double residuals: the exact least-squares solution of the "
+                        "parsed data, rounded once")
     g.add_argument("--on-bad-row", choices=BAD_ROW_POLICIES, default="skip")
     g.add_argument("--output-model", help="also write the model JSON here (local or hdfs://)")
     g.add_argument("--summary", action="store_true",

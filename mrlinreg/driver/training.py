@@ -25,6 +25,7 @@ from mrlinreg.codec import encode_array
 from mrlinreg.driver.oracles import PassOracle, StatsOracle
 from mrlinreg.errors import TrainingError, render
 from mrlinreg.numerics import exact, ridge
+from mrlinreg.numerics.refine import Refinement, refine
 from mrlinreg.numerics.scaling import constant_columns, standardization, to_original
 from mrlinreg.numerics.solvers import SOLVERS, SolverOptions, Step
 from mrlinreg.numerics.summary import ols_summary
@@ -70,12 +71,16 @@ class FitResult:
     summary: Summary | None
     passes: int
     metrics: dict = field(default_factory=dict)
+    refinement: Refinement | None = None
 
     def scaling(self, opts: TrainOptions) -> Scaling:
         return Scaling(opts.standardize, opts.fit_intercept, tuple(self.context.shift.tolist()),
                        tuple(self.context.scale.tolist()))
 
     def coefficients(self, opts: TrainOptions):
+        """Coefficients and intercept in original units (refined ones rounded once)."""
+        if self.refinement is not None:
+            return self.refinement.coef, self.refinement.intercept
         return to_original(self.w, self.context.shift, self.context.scale, opts.fit_intercept)
 
 
@@ -138,6 +143,7 @@ class TrainingRun:
         self.history = list(resume.history) if resume else []
         self.warnings: list = []
         self.context: DataContext | None = resume.context if resume else None
+        self.refinement: Refinement | None = None
 
     # --- the data context -----------------------------------------------------------
 
@@ -206,7 +212,7 @@ class TrainingRun:
         return FitResult(w=w, loss=float(loss), objective=objective, converged=bool(converged),
                          iterations=int(iterations), context=ctx, history=self.history,
                          warnings=self.warnings, summary=summary, passes=self.passes.passes,
-                         metrics=metrics)
+                         metrics=metrics, refinement=self.refinement)
 
     def _warn_constant_columns(self):
         ctx, d = self.context, self.d
@@ -253,11 +259,32 @@ class TrainingRun:
         """``solver = qr``: the solution from R alone, recorded as a one-step run."""
         sol = exact.solve_r(R_fit, names=self.working_names, min_norm=self.opts.min_norm)
         self._check_rank(sol)
-        loss = sol.rss / self.context.n
+        loss, w = sol.rss / self.context.n, sol.w
         self.progress.say(f"qr: exact solution from one pass, loss {loss:.10e}")
-        state = SolverState("qr", sol.w, float(loss), None, None, 1)
+        if self.opts.refine:
+            w, loss = self._refine(R_fit, sol.w)
+        state = SolverState("qr", w, float(loss), None, None, 1)
         self._record_step(Step(1, loss, 0.0, 1.0, 1), state)  # the model version
-        return sol.w, loss, True, 1
+        return w, loss, True, 1
+
+    def _refine(self, R, w):
+        """Iterative refinement with double-double residual passes (at most 3)."""
+        ctx, fit_intercept = self.context, self.opts.fit_intercept
+
+        def residual_pass(b):
+            return self.passes.run({
+                "pass": "residual", "format": self.data.fmt.to_dict(),
+                "shift": encode_array(ctx.shift), "scale": encode_array(ctx.scale),
+                "b_hi": encode_array(b.hi), "b_lo": encode_array(b.lo),
+                "fit_intercept": fit_intercept}).acc
+
+        ref = refine(R, w, ctx.shift, ctx.scale, fit_intercept, residual_pass)
+        for r in ref.passes:
+            self.progress.say(f"refine pass {r['pass']}: correction {r['correction_norm']:.3e}, "
+                              f"about {r['componentwise_digits']:.1f} correct digits before it"
+                              + ("" if r["applied"] else " (did not shrink: discarded)"))
+        self.refinement = ref
+        return np.asarray(ref.working_weights, dtype=np.float64), ref.rss / ctx.n
 
     def _check_gram(self, H):
         """Rank and collinearity diagnosis from ``A^T A`` (the passes strategy has no R)."""
@@ -292,9 +319,13 @@ class TrainingRun:
         # one more pass for the statistics that need each residual (MAE)
         ev = PassOracle(self.passes, self.data.fmt, ctx.shift, ctx.scale, opts.fit_intercept)(
             w.reshape(-1, 1), np.zeros((len(w), 0)))
-        return Summary.from_ols(ols_summary(
+        summary = Summary.from_ols(ols_summary(
             ctx.R, ctx.n, w, shift=ctx.shift, scale=ctx.scale, fit_intercept=opts.fit_intercept,
             names=self.working_names, sum_abs_residuals=float(ev.mae[0] * ctx.n)))
+        if self.refinement is not None:
+            summary.stats["refinement_forward_error"] = \
+                self.refinement.estimated_componentwise_error
+        return summary
 
     def _metrics(self, loss, summary) -> dict:
         ctx, d = self.context, self.d

@@ -32,6 +32,9 @@ def make_accumulator(params):
             shift, scale, params["fit_intercept"], params.get("hessian", False))
     if kind == "tsqr":
         return kernels.QRAccumulator(shift, scale, params["fit_intercept"])
+    if kind == "residual":  # original units: shift and scale are not used
+        return kernels.ResidualAccumulator(decode_array(params["b_hi"]),
+                                           decode_array(params["b_lo"]), params["fit_intercept"])
     raise ValueError(f"unknown pass kind {kind!r}")
 
 

@@ -116,3 +116,27 @@ def test_min_norm_solution_on_request(tmp_path):
     A = np.column_stack([X, np.ones(300)])
     np.testing.assert_allclose(fitted, A @ np.linalg.lstsq(A, y, rcond=None)[0], rtol=1e-9,
                                atol=1e-9)
+
+
+@pytest.mark.parametrize("cores", ["1", "2", "4"])
+@pytest.mark.parametrize("problem", ["filip", "wampler8", "integer10"])
+def test_refine_reaches_nine_digits_through_the_job(tmp_path, cores, problem):
+    """``--refine``: against the exact rational solution of the parsed doubles (the CSV
+    holds them exactly), with 2, 4 and 8 input splits of the inline runner."""
+    from mrlinreg.numerics.polynomial_data import wampler_like
+
+    if problem == "filip":
+        X, y = filip_like()
+    elif problem == "wampler8":
+        X, y = wampler_like(8)[:2]
+    else:
+        X, y = integer_polynomial(10)[:2]
+    path = tmp_path / "p.csv"
+    write_csv(str(path), X, y)
+    truth = exact_least_squares(X, y)
+    rec, err = _fit(path, "--solver", "qr", "--refine", "--num-cores", cores)
+    lre = log_relative_error(_estimate(rec), truth)
+    assert min(lre) >= 9.0, (lre, rec["refinement"])
+    steps = rec["refinement"]
+    assert 1 <= len(steps) <= 3 and rec["passes"] == 2 + len(steps)
+    assert all({"pass", "correction_norm", "estimated_digits"} <= set(s) for s in steps)
