@@ -179,3 +179,47 @@ def test_word_count_local_tasks_are_new_interpreters(tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
         p for p in (str(HERE.parents[1]), os.environ.get("PYTHONPATH")) if p))
     assert _run(tmp_path, "local") == COUNTS
+
+
+# -r spark: mrjob's harness imports mrjob.util before the job module, in processes that
+# spark-submit starts; mrlinreg.sparkboot's sitecustomize loads the compat layer first
+
+def test_sparkboot_sitecustomize_loads_compat_at_startup():
+    from mrlinreg.sparkboot import BOOT_DIR
+    out = _python("""
+        import sys
+        print('mrlinreg.compat' in sys.modules)
+        import mrjob.util
+        """, PYTHONPATH=BOOT_DIR)
+    assert out == "True\n"
+
+
+def test_sparkboot_mrjob_args():
+    from mrlinreg.sparkboot import BOOT_DIR, mrjob_args
+    assert mrjob_args(environ={}) == ["--cmdenv", f"PYTHONPATH={BOOT_DIR}"]
+    assert mrjob_args("local[2]", {"PYTHONPATH": "/x"}) == [
+        "--cmdenv", f"PYTHONPATH={BOOT_DIR}{os.pathsep}/x"]
+    yarn = mrjob_args("yarn", {})
+    assert yarn[:2] == ["--cmdenv", f"PYTHONPATH={BOOT_DIR}"]
+    assert yarn[2:] == ["--setup", f"export PYTHONPATH={BOOT_DIR}/#:$PYTHONPATH"]
+
+
+def test_word_count_on_spark_local(tmp_path):
+    # only where pyspark (not a dependency) and java are installed
+    pytest.importorskip("pyspark")
+    import shutil
+    if not shutil.which("java") and not os.environ.get("JAVA_HOME"):
+        pytest.skip("no java")
+    from mrlinreg.sparkboot import mrjob_args
+    src = tmp_path / "words.txt"
+    src.write_text(TEXT)
+    done = subprocess.run(
+        [sys.executable, str(JOB), "-r", "spark", "--no-conf", "--python-bin",
+         sys.executable, *mrjob_args(), str(src)],
+        capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    counts = {}
+    for line in done.stdout.splitlines():
+        word, n = line.split("\t")
+        counts[json.loads(word)] = int(n)
+    assert counts == COUNTS
