@@ -1,26 +1,53 @@
 #!/usr/bin/env bash
-# Create (or reuse) the project's virtualenv in .venv with Python 3.11 and install the
-# project with its test dependencies. Sourced by demo.sh and test.sh; prints the python path.
+# Create (or reuse) the project's virtualenv and install the project with its test
+# dependencies. Sourced by demo.sh and test.sh; prints the venv's python path.
+#
+# Interpreter: $MRLINREG_PYTHON (a command name or a path) if set, else python3.11 when
+# present, else the newest of python3.13 and python3.12. Python 3.12 and 3.13 need
+# mrlinreg.compat imported before mrjob (mrjob 0.7.4 was released for <= 3.11).
+# Venv: ${MRLINREG_VENV:-<root>/.venv}. The install stamp names the interpreter version,
+# so switching Pythons (or editing setup.cfg / the pins) reinstalls.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${MRLINREG_VENV:-$root/.venv}"
+supported='import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 13) else 1)'
 pick_python() {
-  for py in python3.11 python3; do
-    if command -v "$py" >/dev/null 2>&1 &&
-       "$py" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)'; then
+  if [ -n "${MRLINREG_PYTHON:-}" ]; then
+    local py
+    if ! py="$(command -v "$MRLINREG_PYTHON")"; then
+      echo "error: MRLINREG_PYTHON=$MRLINREG_PYTHON: no such command" >&2; return 1
+    fi
+    local version
+    if ! version="$("$py" -c 'import platform; print(platform.python_version())' 2>/dev/null)"; then
+      echo "error: MRLINREG_PYTHON=$MRLINREG_PYTHON ($py) does not run" \
+        "(a pyenv shim of a version that is not selected? give the full path)" >&2; return 1
+    fi
+    if ! "$py" -c "$supported"; then
+      echo "error: MRLINREG_PYTHON=$MRLINREG_PYTHON is Python $version;" \
+        "mrlinreg supports Python 3.11, 3.12 and 3.13" >&2; return 1
+    fi
+    echo "$py"; return 0
+  fi
+  for py in python3.11 python3.13 python3.12; do
+    if command -v "$py" >/dev/null 2>&1 && "$py" -c "$supported" 2>/dev/null; then
       command -v "$py"; return 0
     fi
   done
-  echo "error: Python 3.11 is required (mrjob 0.7.4 does not run on 3.13)" >&2
+  echo "error: Python 3.11, 3.12 or 3.13 is required (set MRLINREG_PYTHON to pick one)" >&2
   return 1
 }
-if [ ! -x "$venv/bin/python" ]; then
-  "$(pick_python)" -m venv "$venv"
+py="$(pick_python)"
+want="$("$py" -c 'import platform; print(platform.python_version())')"
+have="$("$venv/bin/python" -c 'import platform; print(platform.python_version())' 2>/dev/null || true)"
+if [ "$have" != "$want" ]; then
+  # none yet, or one of another Python: (re)create it for this one
+  "$py" -m venv --clear "$venv"
 fi
-stamp="$venv/.installed-$(cat "$root/setup.cfg" "$root/requirements-pins.txt" | sha1sum | cut -c1-12)"
+stamp="$venv/.installed-py$want-$(cat "$root/setup.cfg" "$root/requirements-pins.txt" | sha1sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
   "$venv/bin/python" -m pip install --quiet --upgrade pip wheel >&2
   "$venv/bin/python" -m pip install --quiet -c "$root/requirements-pins.txt" -e "$root[test]" >&2
+  rm -f "$venv"/.installed-*
   touch "$stamp"
 fi
 echo "$venv/bin/python"

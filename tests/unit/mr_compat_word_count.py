@@ -1,0 +1,28 @@
+"""Word count whose first import is mrlinreg.compat, as every job module's must be: under
+``-r local`` (and on YARN) mrjob runs this file again as ``python <file> --mapper ...``,
+a new interpreter that imports mrjob at the top of this module."""
+import mrlinreg.compat  # noqa: F401  (before any mrjob import: Python 3.12/3.13)
+
+import re
+
+from mrjob.job import MRJob
+from mrjob.step import MRStep
+
+WORD_RE = re.compile(r"[\w']+")
+
+
+class MRCompatWordCount(MRJob):
+
+    def mapper_get_words(self, _, line):
+        for word in WORD_RE.findall(line):
+            yield word.lower(), 1
+
+    def reducer_count_words(self, word, counts):
+        yield word, sum(counts)
+
+    def steps(self):
+        return [MRStep(mapper=self.mapper_get_words, reducer=self.reducer_count_words)]
+
+
+if __name__ == "__main__":
+    MRCompatWordCount.run()
