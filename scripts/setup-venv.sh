@@ -11,10 +11,24 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${MRLINREG_VENV:-$root/.venv}"
 supported='import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 13) else 1)'
+runs() { "$1" -c 'import sys' >/dev/null 2>&1; }
+find_cmd() {  # a command that runs; a pythonX.Y pyenv shim of an unselected version falls
+              # back to that version's own binary under pyenv's versions directory
+  local name="$1" py
+  if py="$(command -v "$name" 2>/dev/null)" && runs "$py"; then echo "$py"; return 0; fi
+  if [[ "$name" =~ ^python(3\.[0-9]+)$ ]]; then
+    for py in $(ls -d "${PYENV_ROOT:-$HOME/.pyenv}/versions/${BASH_REMATCH[1]}".*/bin/"$name" \
+                  2>/dev/null | sort -rV); do
+      if runs "$py"; then echo "$py"; return 0; fi
+    done
+  fi
+  [ -n "${py:-}" ] && echo "$py" && return 0
+  return 1
+}
 pick_python() {
   if [ -n "${MRLINREG_PYTHON:-}" ]; then
     local py
-    if ! py="$(command -v "$MRLINREG_PYTHON")"; then
+    if ! py="$(find_cmd "$MRLINREG_PYTHON")"; then
       echo "error: MRLINREG_PYTHON=$MRLINREG_PYTHON: no such command" >&2; return 1
     fi
     local version
@@ -28,9 +42,10 @@ pick_python() {
     fi
     echo "$py"; return 0
   fi
-  for py in python3.11 python3.13 python3.12; do
-    if command -v "$py" >/dev/null 2>&1 && "$py" -c "$supported" 2>/dev/null; then
-      command -v "$py"; return 0
+  local name py
+  for name in python3.11 python3.13 python3.12; do
+    if py="$(find_cmd "$name")" && "$py" -c "$supported" 2>/dev/null; then
+      echo "$py"; return 0
     fi
   done
   echo "error: Python 3.11, 3.12 or 3.13 is required (set MRLINREG_PYTHON to pick one)" >&2

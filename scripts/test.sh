@@ -18,4 +18,7 @@ if [ "$whole" = 1 ]; then
   # the whole suite (no test paths given) also proves that an installed wheel trains,
   # publishes, predicts and resumes outside the checkout
   bash scripts/wheel-smoke.sh "$py"
+  # unit and functional tests on the other supported Pythons (3.12, 3.13); the cluster
+  # tests stay on the main venv's version
+  bash scripts/test-pythons.sh -p no:cacheprovider
 fi
