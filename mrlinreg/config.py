@@ -61,6 +61,8 @@ class HiveConfig:
     password: str = ""
     auth: str = "NONE"
     timeout_s: float = 30.0
+    # where the tables' files go (each table's LOCATION is <warehouse_dir>/<db>.db/<table>)
+    warehouse_dir: str = "hdfs://127.0.0.1:8020/user/mrlinreg/warehouse"
 
     @property
     def address(self):
@@ -254,6 +256,10 @@ def _validate(config, where):
     if not re.fullmatch(r"(/[A-Za-z0-9_.-]+)+", config.zookeeper.lock_root):
         fail("zookeeper", "lock_root", "lock_root must be an absolute znode path "
                                        "like /mrlinreg/locks")
+    if not re.fullmatch(r"hdfs://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9_.-]+)+",
+                        config.hive.warehouse_dir):
+        fail("hive", "warehouse_dir", "warehouse_dir must be an hdfs://host:port/path URI "
+                                      "of letters, digits, '_', '.' and '-'")
     if config.retry.attempts < 1:
         fail("retry", "attempts", "attempts must be at least 1")
     for section in ("hive", "hbase"):

@@ -339,3 +339,38 @@ class SolverState:
         d = {k: val for k, val in v.items() if k != "solver"}
         d["w"] = weights
         return cls.from_solver_dict(v["solver"], d)
+
+
+#: Columns of one prediction line, in the order of the ``predictions`` table.
+PREDICTION_COLUMNS = ("input_file", "row_index", "row_id", "y_true", "prediction")
+#: How a null reads in a predictions text file (Hive's default ``\N``).
+TEXT_NULL = "\\N"
+
+
+def prediction_lines(input_file, offsets, y, yhat, delimiter="\t") -> str:
+    """A block of predictions as lines of the ``predictions`` table's text files.
+
+    One vectorised pyarrow CSV write, no quoting (a field holding the delimiter or a
+    line break is refused), doubles in their shortest round-trip form, nulls as
+    ``\\N``.  Returns the lines without a final line break.
+    """
+    import io
+
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    n = len(yhat)
+    null_text = pa.array([TEXT_NULL] * n, pa.string())
+    table = pa.table({
+        "input_file": pa.array([input_file] * n, pa.string()),
+        "row_index": (pa.array(offsets, pa.int64()).cast(pa.string())
+                      if offsets is not None else null_text),
+        "row_id": null_text,
+        "y_true": (pa.array(y, pa.float64()).cast(pa.string()) if y is not None
+                   else null_text),
+        "prediction": pa.array(yhat, pa.float64()),
+    })
+    buf = io.BytesIO()
+    pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False, delimiter=delimiter,
+                                                   quoting_style="none"))
+    return buf.getvalue().decode("utf-8").rstrip("\n")

@@ -42,7 +42,10 @@ HIVE_TO_ARROW = {
     "BIGINT": pa.int64(),
     "DOUBLE": pa.float64(),
     "TIMESTAMP": pa.timestamp("us", tz="UTC"),
+    "ARRAY<STRING>": pa.list_(pa.string()),
 }
+STORAGE_FORMATS = ("PARQUET", "TEXTFILE")
+SCHEMA_VERSION = 2
 
 
 class SchemaError(ValueError):
@@ -93,8 +96,15 @@ class Column:
 @dataclass(frozen=True)
 class Table:
     name: str
-    columns: tuple  # of Column, partition column excluded
+    columns: tuple  # of Column, partition columns excluded
     comment: str = ""
+    partitions: tuple = ()  # of Column: run_id first, then the table's own
+    stored_as: str = "PARQUET"
+    field_delimiter: str | None = None  # TEXTFILE only
+
+    @property
+    def partition_names(self):
+        return [c.name for c in self.partitions]
 
     @property
     def column_names(self):
@@ -109,7 +119,7 @@ class Table:
 @dataclass(frozen=True)
 class Warehouse:
     database: str
-    stored_as: str
+    version: int
     partition: Column
     tables: dict  # name -> Table
     hbase_snapshot_table: str
@@ -145,19 +155,32 @@ def parse_warehouse(doc):
         tables = {}
         for name, raw in hive["tables"].items():
             validate_sql_name(name, "table")
-            cols = tuple(_column(c, f"hive.tables.{name}") for c in raw["columns"])
-            if partition.name in {c.name for c in cols}:
-                raise SchemaError(f"hive.tables.{name}: {partition.name} is the partition "
-                                  f"column; do not list it among the columns")
-            tables[name] = Table(name, cols, str(raw.get("comment", "")))
+            where = f"hive.tables.{name}"
+            cols = tuple(_column(c, where) for c in raw["columns"])
+            parts = (partition,) + tuple(_column(c, f"{where}.partitions")
+                                         for c in raw.get("partitions") or ())
+            overlap = {c.name for c in parts} & {c.name for c in cols}
+            if overlap:
+                raise SchemaError(f"{where}: {', '.join(sorted(overlap))} are partition "
+                                  f"columns; do not list them among the columns")
+            stored_as = str(raw.get("stored_as", "PARQUET")).upper()
+            if stored_as not in STORAGE_FORMATS:
+                raise SchemaError(f"{where}: stored_as must be one of "
+                                  f"{', '.join(STORAGE_FORMATS)}")
+            delimiter = raw.get("field_delimiter")
+            if (stored_as == "TEXTFILE") != (delimiter is not None) or \
+                    (delimiter is not None and len(delimiter) != 1):
+                raise SchemaError(f"{where}: a TEXTFILE table needs a one-character "
+                                  f"field_delimiter (and only a TEXTFILE table has one)")
+            tables[name] = Table(name, cols, str(raw.get("comment", "")), parts, stored_as,
+                                 delimiter)
         families = {}
         for fam, opts in hbase["families"].items():
             validate_sql_name(fam, "column family")
             families[fam] = {k: v for k, v in (opts or {}).items() if k != "comment"}
         return Warehouse(
             database=validate_sql_name(hive["database"], "database"),
-            stored_as=validate_sql_name(str(hive.get("stored_as", "PARQUET")).upper(),
-                                        "storage format"),
+            version=int(doc.get("version", 1)),
             partition=partition,
             tables=tables,
             hbase_snapshot_table=validate_sql_name(hbase["table"], "HBase table"),
@@ -185,7 +208,7 @@ def _string_literal(text):
     if "\x00" in text:
         raise ValueError("strings sent to Hive may not contain NUL characters")
     escaped = (text.replace("\\", "\\\\").replace("'", "\\'")
-               .replace("\n", "\\n").replace("\r", "\\r"))
+               .replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t"))
     return f"'{escaped}'"
 
 
@@ -227,20 +250,34 @@ def create_database_ddl(database):
     return f"CREATE DATABASE IF NOT EXISTS {quote_name(database)}"
 
 
-def create_table_ddl(warehouse, table, database):
-    """``CREATE TABLE IF NOT EXISTS`` for one results table."""
+def _column_list(columns):
+    return ",\n".join(f"  {quote_name(c.name)} {c.type}"
+                      + (f" COMMENT {_string_literal(c.comment)}" if c.comment else "")
+                      for c in columns)
+
+
+def create_table_ddl(warehouse, table, database, location=None):
+    """``CREATE EXTERNAL TABLE IF NOT EXISTS`` for one results table.
+
+    External, so dropping the table never deletes a run's files; ``location`` (a URI
+    the caller built from validated names) is where its partitions' folders go.
+    """
     if isinstance(table, str):
         table = warehouse.table(table)
-    cols = ",\n".join(
-        f"  {quote_name(c.name)} {c.type}"
-        + (f" COMMENT {_string_literal(c.comment)}" if c.comment else "")
-        for c in table.columns)
-    part = warehouse.partition
-    return (f"CREATE TABLE IF NOT EXISTS {quote_name(database)}.{quote_name(table.name)} (\n"
-            f"{cols}\n)"
+    parts = ", ".join(f"{quote_name(c.name)} {c.type}"
+                      + (f" COMMENT {_string_literal(c.comment)}" if c.comment else "")
+                      for c in table.partitions)
+    row_format = ""
+    if table.stored_as == "TEXTFILE":
+        row_format = (f"\nROW FORMAT DELIMITED FIELDS TERMINATED BY "
+                      f"{_string_literal(table.field_delimiter)}")
+    return (f"CREATE EXTERNAL TABLE IF NOT EXISTS "
+            f"{quote_name(database)}.{quote_name(table.name)} (\n{_column_list(table.columns)}\n)"
             + (f"\nCOMMENT {_string_literal(table.comment)}" if table.comment else "")
-            + f"\nPARTITIONED BY ({quote_name(part.name)} {part.type})"
-            f"\nSTORED AS {warehouse.stored_as}")
+            + f"\nPARTITIONED BY ({parts})"
+            + row_format
+            + f"\nSTORED AS {table.stored_as}"
+            + (f"\nLOCATION {_string_literal(location)}" if location else ""))
 
 
 def parse_describe(rows):
@@ -267,7 +304,7 @@ def parse_describe(rows):
     return [c for c in columns if c[0] not in part_names], partitions
 
 
-def column_differences(table, partition, actual_columns, actual_partitions):
+def column_differences(table, actual_columns, actual_partitions):
     """Human-readable differences between a live table and the schema ([] if none)."""
     expected = {c.name.lower(): c.type.lower() for c in table.columns}
     actual = dict(actual_columns)
@@ -282,9 +319,10 @@ def column_differences(table, partition, actual_columns, actual_partitions):
         problems.append("columns not in the schema: " + ", ".join(extra))
     if changed:
         problems.append("types differ: " + "; ".join(changed))
-    if [n for n, _ in actual_partitions] != [partition.name.lower()]:
+    want = [c.name.lower() for c in table.partitions]
+    if [n for n, _ in actual_partitions] != want:
         got = ", ".join(n for n, _ in actual_partitions) or "none"
-        problems.append(f"partitioned by {got} (schema: {partition.name})")
+        problems.append(f"partitioned by {got} (schema: {', '.join(want)})")
     if not missing and not extra and [n for n, _ in actual_columns] != list(expected):
         problems.append("column order differs")
     return problems

@@ -7,7 +7,9 @@ line reads it from a file first with :func:`load_model`.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -37,59 +39,83 @@ def load_model(path, fs) -> ModelRecord:
         raise InputError(f"model {path}: {e}") from None
 
 
-def prediction_rows(lines):
-    """Parse the job's CSV lines into the columns of the ``predictions`` table."""
-    cols = {"input_file": [], "row_index": [], "y_true": [], "prediction": []}
-    for line in lines:
-        f, idx, y, p = line.rsplit(",", 3)
-        cols["input_file"].append(f.strip('"'))
-        cols["row_index"].append(int(idx))
-        cols["y_true"].append(float(y) if y else None)
-        cols["prediction"].append(float(p))
-    return cols
+def batch_id(inputs) -> str:
+    """The predictions batch of one invocation: a short hash of its sorted input paths
+    (scoring the same inputs again replaces the batch, other inputs add one)."""
+    text = "\n".join(sorted(str(p) for p in inputs)).encode("utf-8")
+    return hashlib.sha1(text).hexdigest()[:12]
+
+
+def _tee(chunks, path):
+    """Yield ``chunks`` and write them to ``path`` on the way (None: just yield)."""
+    if path is None:
+        yield from chunks
+        return
+    with open(path, "wb") as out:
+        for chunk in chunks:
+            out.write(chunk)
+            yield chunk
 
 
 def score(model: ModelRecord, opts: PredictOptions, inputs, mrjob_args, fs, config,
-          say=print) -> int:
+          say=print) -> str | None:
     """Score ``inputs``; write the lines to ``opts.output`` and/or publish them.
 
-    Returns the number of prediction lines.
+    Publishing to Hive with the hadoop runner, the job writes straight into a new
+    folder of the ``predictions`` table and the driver only registers it; otherwise
+    the job's output streams through the driver into the results store.
+
+    Returns the predictions batch id when published, else None.
     """
+    values = [model.intercept, *model.coefficients.values()]
+    if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
+           for v in values):
+        raise InputError(f"model {model.run_id}: a coefficient or the intercept is not a "
+                         "finite number; it cannot score")
     fmt, features, _ = resolve_format(inputs, fs, features=model.features, label=model.label,
                                       require_label=False)
+    files = input_files(inputs, fs)
+    if opts.publish and any(c in f for f in files for c in "\t\n\r"):
+        raise InputError("an input path holds a tab or a line break: the predictions table "
+                         "cannot store it")
     coef = [model.coefficients[f] for f in features]
+    batch = batch_id(files) if opts.publish else None
     workdir = tempfile.mkdtemp(prefix="mrlinreg-predict-")
+    store = open_results_store(config) if opts.publish else None
     try:
         params = {"format": fmt.to_dict(), "on_bad_row": opts.on_bad_row,
                   "block_rows": opts.block_rows, "coef": coef, "intercept": model.intercept}
         params_path = os.path.join(workdir, "params.json")
         with open(params_path, "w") as f:
             json.dump(params, f)
-        job = MRPredict(args=["--params", params_path, "--py-files", build_package_zip(workdir),
-                              *mrjob_args, *input_files(inputs, fs)])
-        lines, count = [], 0
+        args = ["--params", params_path, "--py-files", build_package_zip(workdir),
+                *mrjob_args]
+        direct = (store is not None and hasattr(store, "predictions_folder")
+                  and MRPredict(args=list(mrjob_args)).options.runner == "hadoop")
+        folder = store.predictions_folder(model.run_id, batch) if direct else None
+        if folder:
+            args += ["--output-dir", folder]
+        job = MRPredict(args=args + files)
         try:
             with job.make_runner() as runner:
                 runner.run()
-                out = open(opts.output, "w") if opts.output else None
-                try:
-                    for chunk in runner.cat_output():
-                        text = chunk.decode("utf-8")
-                        count += text.count("\n")
-                        if out:
-                            out.write(text)
-                        if opts.publish:
-                            lines.extend(line for line in text.splitlines() if line)
-                finally:
-                    if out:
-                        out.close()
+                if folder:
+                    store.register_predictions(model.run_id, batch, folder)
+                    if opts.output:
+                        for _ in _tee(runner.cat_output(), opts.output):
+                            pass
+                elif store is not None:
+                    store.write_predictions(model.run_id, batch,
+                                            _tee(runner.cat_output(), opts.output))
+                elif opts.output:
+                    for _ in _tee(runner.cat_output(), opts.output):
+                        pass
         except StepFailedException as e:
             raise PassError(f"the scoring job failed: {e}. The task logs above say why.") \
                 from None
-        if opts.publish:
-            with open_results_store(config) as store:
-                store.publish_predictions(model.run_id, prediction_rows(lines))
-            say(f"published {len(lines)} predictions for run {model.run_id}")
-        return count
+        if store is not None:
+            say(f"published the predictions of {len(files)} input file(s) for run "
+                f"{model.run_id} as batch {batch}")
+        return batch
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -1,14 +1,15 @@
 """Score a dataset with a stored model: a map-only MapReduce job.
 
 Mappers parse blocks of rows, compute ``X coef + intercept`` for the whole block
-at once and write it as CSV lines ``input_file,row_index,y_true,prediction``
+at once and write it as lines of the ``predictions`` table's text files:
+``input_file, row_index, row_id, y_true, prediction``, tab-separated, ``\\N`` for null
 (``row_index`` is the row's byte offset in its file, as Hadoop's TextInputFormat
-counts; ``y_true`` is empty when the data has no label column).  The model's
+counts; ``y_true`` is null when the data has no label column).  Publishing to Hive
+points the job's output folder at a partition: no row passes through the driver.  The model's
 coefficients and the row format come in the ``--params`` side file written by
 the driver (:mod:`mrlinreg.driver.predict`); this module never imports it.
 """
 
-import io
 import json
 
 import mrlinreg.compat  # noqa: F401  (before mrjob: Python 3.12+)
@@ -19,24 +20,7 @@ from mrjob.protocol import RawValueProtocol
 from mrjob.step import MRStep
 
 from mrlinreg.parsing import RowFormat, parse_block, split_columns
-
-
-def predictions_csv(input_file, offsets, y, yhat) -> str:
-    """Format a block of predictions as CSV text in one vectorised call (no trailing newline)."""
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    n = len(yhat)
-    table = pa.table({
-        "input_file": pa.array([input_file] * n, pa.string()),
-        "row_index": pa.array(offsets, pa.int64()),
-        "y_true": pa.array(y, pa.float64()) if y is not None else pa.nulls(n, pa.float64()),
-        "prediction": pa.array(yhat, pa.float64()),
-    })
-    buf = io.BytesIO()
-    pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False,
-                                                   quoting_style="needed"))
-    return buf.getvalue().decode("utf-8").rstrip("\n")
+from mrlinreg.records import prediction_lines
 
 
 class MRPredict(MRJob):
@@ -98,7 +82,7 @@ class MRPredict(MRJob):
             offsets, yhat = offsets[finite], yhat[finite]
             y = None if y is None else y[finite]
         if len(yhat):
-            yield None, predictions_csv(self.file, offsets, y, yhat)
+            yield None, prediction_lines(self.file, offsets, y, yhat)
 
     def mapper_final_flush(self):
         yield from self._flush()

@@ -89,7 +89,7 @@ def record_rows(record: ModelRecord):
         strategy=record.strategy,
         options=json.dumps(record.options or {}, sort_keys=True, allow_nan=False),
         label=record.label,
-        features=json.dumps(features),
+        features=features,
         n_rows=record.n_rows,
         bad_rows=record.bad_rows,
         converged=record.converged,
@@ -166,6 +166,11 @@ def _coerce(value, hive_type, here):
         return value
     if hive_type == "TIMESTAMP":
         return parse_timestamp(value)
+    if hive_type == "ARRAY<STRING>":
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) or \
+                not all(isinstance(v, str) for v in value):
+            raise InvalidRecordError(f"{here}: expected a list of strings, got {value!r}")
+        return list(value)
     raise InvalidRecordError(f"{here}: unsupported type {hive_type}")  # pragma: no cover
 
 

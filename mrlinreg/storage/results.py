@@ -46,13 +46,17 @@ class ResultsStore(Protocol):
     def publish(self, record: dict) -> None:
         """Write one model record, replacing any earlier rows of its run."""
 
-    def publish_predictions(self, run_id: str, table_of_rows) -> None:
-        """Replace the ``predictions`` partition of ``run_id``.
+    def publish_predictions(self, run_id: str, batch: str, table_of_rows) -> None:
+        """Replace the ``predictions`` partition (``run_id``, ``batch``) by these rows.
 
         ``table_of_rows``: a pyarrow Table, a dict of columns, or an iterable of
         row dicts with the columns of ``predictions`` in warehouse.yaml.
         """
 
+    def write_predictions(self, run_id: str, batch: str, chunks) -> None:
+        """Replace the (``run_id``, ``batch``) partition by the predict job's text
+        output, streamed from ``chunks`` (bytes)."""
+
     def read_table(self, table: str, run_id: str | None = None):
-        """A pyarrow Table of one table (one run's partition if ``run_id``),
-        with the ``run_id`` column last."""
+        """A pyarrow Table of one table (one run's partitions if ``run_id``),
+        with the partition columns (``run_id``, then ``batch`` for predictions) last."""

@@ -118,17 +118,52 @@ def test_no_temporary_directories_are_left(store, tmp_path):
     assert leftovers == []
 
 
-def test_predictions(store):
+def test_predictions_accumulate_per_batch_and_replace_their_own(store):
     rows = [{"input_file": "hdfs:///data/a.csv", "row_index": i, "row_id": None,
              "y_true": float(i), "prediction": i + 0.25} for i in range(5)]
-    store.publish_predictions("run-a", rows)
-    store.publish_predictions("run-a", pa.Table.from_pylist(rows[:2]))
+    store.publish_predictions("run-a", "batch1", rows)
+    store.publish_predictions("run-a", "batch1", pa.Table.from_pylist(rows[:2]))
     table = store.read_table("predictions", run_id="run-a")
-    assert table.num_rows == 2
+    assert table.num_rows == 2  # the same input set again replaced its batch
     assert table.column("prediction").to_pylist() == [0.25, 1.25]
-    store.publish_predictions("run-b", {"input_file": ["f"], "row_index": [7],
-                                        "prediction": [1.0]})
-    assert store.read_table("predictions").num_rows == 3
+    assert table.column("batch").to_pylist() == ["batch1"] * 2
+    store.publish_predictions("run-a", "batch2", {"input_file": ["b.csv"], "row_index": [7],
+                                                  "prediction": [1 / 3]})
+    table = store.read_table("predictions", run_id="run-a")
+    assert table.num_rows == 3  # another input set added a batch
+    assert table.column("prediction").to_pylist()[-1] == 1 / 3  # exact through text
+    assert table.column("y_true").to_pylist()[-1] is None
+    store.publish_predictions("run-b", "batch1", {"input_file": ["f"], "row_index": [7],
+                                                  "prediction": [1.0]})
+    assert store.read_table("predictions").num_rows == 4
+
+
+def test_a_version_1_local_warehouse_is_migrated(tmp_path):
+    import json
+
+    import pyarrow.parquet as pq
+
+    root = tmp_path / "warehouse"
+    models = root / "linreg.db" / "models" / "run_id=old"
+    models.mkdir(parents=True)
+    pq.write_table(pa.table({"model_name": ["m"], "solver": ["qr"], "strategy": ["stats"],
+                             "options": ["{}"], "label": ["y"],
+                             "features": [json.dumps(["a", "b"])], "n_rows": [10],
+                             "bad_rows": [0], "converged": [True],
+                             "iterations": pa.array([1], pa.int32()), "final_loss": [0.5],
+                             "r2": [0.9], "created_at": pa.array(
+                                 [dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)],
+                                 pa.timestamp("us", tz="UTC"))}),
+                   models / "part-0.parquet")
+    preds = root / "linreg.db" / "predictions" / "run_id=old"
+    preds.mkdir(parents=True)
+    pq.write_table(pa.table({"input_file": ["f"], "row_index": [0], "row_id": [None],
+                             "y_true": [1.0], "prediction": [1.5]}), preds / "part-0.parquet")
+    store = LocalResultsStore(root)
+    assert store.read_table("models").column("features").to_pylist() == [["a", "b"]]
+    p = store.read_table("predictions")
+    assert p.column("prediction").to_pylist() == [1.5] and p.column("batch").to_pylist() == ["v1"]
+    assert (root / "linreg.db" / "_SCHEMA_VERSION").read_text().strip() == "2"
 
 
 @pytest.mark.parametrize("change, fragment", [

@@ -30,13 +30,20 @@ def test_every_table_of_the_brief_is_defined(warehouse):
 def test_ddl_lists_the_yaml_columns_in_order(warehouse):
     raw = yaml.safe_load(SCHEMA_PATH.read_text())
     for name, table in raw["hive"]["tables"].items():
-        ddl = create_table_ddl(warehouse, name, "linreg")
-        assert ddl.startswith(f"CREATE TABLE IF NOT EXISTS `linreg`.`{name}` (")
+        where = f"hdfs://nn:8020/wh/linreg.db/{name}"
+        ddl = create_table_ddl(warehouse, name, "linreg", where)
+        assert ddl.startswith(f"CREATE EXTERNAL TABLE IF NOT EXISTS `linreg`.`{name}` (")
         positions = [ddl.index(f"`{c['name']}` {c['type']}") for c in table["columns"]]
         assert positions == sorted(positions)
-        assert "PARTITIONED BY (`run_id` STRING)" in ddl
-        assert ddl.rstrip().endswith("STORED AS PARQUET")
+        assert all(c.get("comment") for c in table["columns"]), name  # every column
+        assert "PARTITIONED BY (`run_id` STRING COMMENT" in ddl
+        assert ddl.rstrip().endswith(f"LOCATION '{where}'")
+        assert f"STORED AS {table['stored_as']}" in ddl
         assert "`run_id`" not in ddl.split("PARTITIONED BY")[0]
+    pred = create_table_ddl(warehouse, "predictions", "linreg")
+    assert "`batch` STRING COMMENT" in pred.split("PARTITIONED BY")[1]
+    assert "ROW FORMAT DELIMITED FIELDS TERMINATED BY '\\t'" in pred
+    assert "`features` ARRAY<STRING>" in create_table_ddl(warehouse, "models", "linreg")
 
 
 def test_ddl_uses_the_configured_database(warehouse):
@@ -124,12 +131,11 @@ def test_parse_describe(rows, warehouse):
     columns, partitions = parse_describe(rows)
     assert columns == [("name", "string"), ("value", "double")]
     assert partitions == [("run_id", "string")]
-    assert column_differences(warehouse.table("metrics"), warehouse.partition,
-                              columns, partitions) == []
+    assert column_differences(warehouse.table("metrics"), columns, partitions) == []
 
 
 def test_column_differences_name_each_difference(warehouse):
-    diffs = column_differences(warehouse.table("metrics"), warehouse.partition,
+    diffs = column_differences(warehouse.table("metrics"),
                                [("name", "string"), ("value", "int"), ("extra", "string")],
                                [])
     text = "; ".join(diffs)
@@ -188,20 +194,74 @@ def test_hive_store_creates_missing_tables_and_refuses_mismatched_ones(warehouse
         store.read_table("metrics")
     message = str(err.value)
     assert "linreg.metrics" in message and "value is INT (schema: DOUBLE)" in message
-    created = [s for s in fake.log if s.startswith("CREATE TABLE")]
+    created = [s for s in fake.log if s.startswith("CREATE EXTERNAL TABLE")]
     assert len(created) == 4  # every table but the mismatched one
     assert fake.log[0] == "CREATE DATABASE IF NOT EXISTS `linreg`"
 
 
-def test_hive_statements_overwrite_one_partition(warehouse):
-    store = HiveResultsStore(batch_rows=2)
-    rows = [{"name": f"m{i}", "value": float(i)} for i in range(3)]
-    first, second = store.statements("metrics", "run-1", rows)
-    assert first.startswith("INSERT OVERWRITE TABLE `linreg`.`metrics` "
-                            "PARTITION (`run_id`='run-1')")
-    assert "stack(2," in first and "AS (`name`, `value`)" in first
-    assert second.startswith("INSERT INTO TABLE")
-    assert store.statements("metrics", "run-1", []) == [
-        "ALTER TABLE `linreg`.`metrics` DROP IF EXISTS PARTITION (`run_id`='run-1')"]
+class FakeFiles:
+    """Stands in for WebHDFS: remembers what was written and deleted."""
+
+    def __init__(self):
+        self.written, self.deleted, self.folders = {}, [], {}
+
+    def write(self, uri, data):
+        self.written[uri] = data if isinstance(data, bytes) else b"".join(data)
+        folder, _, _ = uri.rpartition("/")
+        parent, _, name = folder.rpartition("/")
+        self.folders.setdefault(parent, set()).add(name)
+
+    def subfolders(self, uri):
+        return sorted(self.folders.get(uri, ()))
+
+    def delete(self, uri):
+        self.deleted.append(uri)
+        parent, _, name = uri.rpartition("/")
+        self.folders.get(parent, set()).discard(name)
+
+
+def test_hive_publish_writes_files_and_registers_partitions_models_last(warehouse):
+    from tests.unit.test_storage_results import sample_record
+
+    fake, files = FakeHive({}), FakeFiles()
+    store = HiveResultsStore(connect=fake, retry={"attempts": 1}, files=files,
+                             warehouse_dir="hdfs://nn:8020/wh")
+    store.publish(sample_record("run-1", history=500))
+    ddl = [s for s in fake.log if s.startswith("ALTER TABLE")]
+    # a constant number of statements whatever the rows: two per table
+    assert len(ddl) == 8 and all("`run_id`='run-1'" in s for s in ddl)
+    assert [s.split("`")[3] for s in ddl[::2]] == ["coefficients", "training_history",
+                                                   "metrics", "models"]
+    assert all(" ADD IF NOT EXISTS PARTITION " in a and " SET LOCATION " in b
+               for a, b in zip(ddl[::2], ddl[1::2]))
+    parquet = [u for u in files.written if u.endswith("part-0.parquet")]
+    assert len(parquet) == 4
+    assert all(u.startswith("hdfs://nn:8020/wh/linreg.db/") and "/run_id=run-1/" in u
+               for u in parquet)
+    first = dict(files.written)
+    store.publish(sample_record("run-1", history=2))  # again: new folders, old ones deleted
+    assert len(files.deleted) == 4
+    assert all(u.rsplit("/", 1)[0] in [p.rsplit("/", 1)[0] for p in first] for u in
+               [d + "/part-0.parquet" for d in files.deleted])
+    store.publish(sample_record("run-2", history=0))
+    assert any("DROP IF EXISTS PARTITION (`run_id`='run-2')" in s for s in fake.log)
+
+
+def test_hive_predictions_are_registered_per_batch(warehouse):
+    fake, files = FakeHive({}), FakeFiles()
+    store = HiveResultsStore(connect=fake, retry={"attempts": 1}, files=files,
+                             warehouse_dir="hdfs://nn:8020/wh")
+    folder = store.predictions_folder("run-1", "abc123")
+    assert folder.startswith("hdfs://nn:8020/wh/linreg.db/predictions/run_id=run-1/"
+                             "batch=abc123/")
+    store.register_predictions("run-1", "abc123", folder)
+    assert fake.log[-1].endswith(f"SET LOCATION '{folder}'")
+    assert "PARTITION (`run_id`='run-1', `batch`='abc123')" in fake.log[-1]
+    with pytest.raises(ValueError):
+        store.register_predictions("run-1", "abc123", "hdfs://nn:8020/elsewhere")
     with pytest.raises(InvalidIdentifierError):
-        store.statements("metrics", "x') OR ('1'='1", rows)
+        store.predictions_folder("run-1", "x') OR ('1'='1")
+    store.publish_predictions("run-1", "b2", [{"input_file": "f", "row_index": 3,
+                                               "y_true": None, "prediction": 0.5}])
+    text = [v for u, v in files.written.items() if "/batch=b2/" in u]
+    assert text == [b"f\t3\t\\N\t\\N\t0.5\n"]
