@@ -34,8 +34,10 @@ def model_and_data(tmp_path):
 
 
 def _read_predictions(path):
-    rows = [line.rsplit(",", 3) for line in path.read_text().splitlines()]
-    return ({int(r[1]): (float(r[2]), float(r[3])) for r in rows}, rows)
+    """Lines of the predictions table: file, row_index, row_id, y_true, prediction."""
+    rows = [line.split("\t") for line in path.read_text().splitlines()]
+    assert all(len(r) == 5 and r[2] == "\\N" for r in rows)
+    return ({int(r[1]): (float(r[3]), float(r[4])) for r in rows}, rows)
 
 
 def test_predictions_match_the_model(model_and_data, tmp_path):
@@ -66,7 +68,7 @@ def test_scoring_data_without_label(model_and_data, tmp_path):
     code, err = run_predict(["--model", str(model), "--output", str(out), str(unl)])
     assert code == 0, err
     lines = out.read_text().splitlines()
-    assert len(lines) == 10 and all(line.rsplit(",", 3)[2] == "" for line in lines)
+    assert len(lines) == 10 and all(line.split("\t")[3] == "\\N" for line in lines)
 
 
 def test_publish_to_local_warehouse(model_and_data, tmp_path, monkeypatch):
@@ -81,10 +83,33 @@ def test_publish_to_local_warehouse(model_and_data, tmp_path, monkeypatch):
     with open_results_store(load_config()) as store:
         table = store.read_table("predictions", run_id=rec["run_id"])
     assert table.num_rows == 1500
-    # publishing again replaces the run's partition
+    # publishing the same input again replaces its batch; another input adds one
     code, err = run_predict(["--model", str(model), "--publish", str(data)])
+    assert code == 0, err
     with open_results_store(load_config()) as store:
         assert store.read_table("predictions", run_id=rec["run_id"]).num_rows == 1500
+    other = tmp_path / "other.csv"
+    write_csv(str(other), X[:100], X[:100, 0])
+    code, err = run_predict(["--model", str(model), "--publish", str(other)])
+    assert code == 0, err
+    with open_results_store(load_config()) as store:
+        table = store.read_table("predictions", run_id=rec["run_id"])
+    assert table.num_rows == 1600 and len(set(table.column("batch").to_pylist())) == 2
+    files = table.column("input_file").to_pylist()
+    assert files.count(f"file://{data}") == 1500 and files.count(f"file://{other}") == 100
+
+
+def test_a_model_with_a_non_finite_coefficient_is_refused(model_and_data, tmp_path):
+    import json
+
+    data, model, rec, _, _ = model_and_data
+    bad = json.loads(model.read_text())
+    bad["coefficients"]["x1"] = float("nan")
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(bad))
+    code, err = run_predict(["--model", str(path), "--output", str(tmp_path / "o"),
+                             str(data)])
+    assert code == 2 and "not a finite number" in err and "Traceback" not in err
 
 
 def test_missing_feature_is_a_clear_error(model_and_data, tmp_path):
