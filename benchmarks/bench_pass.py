@@ -22,8 +22,9 @@ sys.path.insert(0, ROOT)
 
 from mrlinreg.codec import encode_array  # noqa: E402
 from mrlinreg.datagen import make_regression, write_csv  # noqa: E402
-from pipelines.inputs import resolve_format  # noqa: E402
-from pipelines.passes import PassRunner  # noqa: E402
+from mrlinreg.driver.inputs import resolve_format  # noqa: E402
+from mrlinreg.driver.passes import PassRunner  # noqa: E402
+from mrlinreg.fs import FileSystem  # noqa: E402
 
 
 def main():
@@ -45,7 +46,7 @@ def main():
     print(f"data: {a.rows} rows x {a.features} features, {size_mb:.0f} MB CSV, {os.cpu_count()} cores")
 
     # before this process holds the data: a forked child's peak counts the parent's pages
-    fmt, feats, _ = resolve_format([path], None)
+    fmt, feats, _ = resolve_format([path], FileSystem())
     W = np.zeros((len(feats) + 1, 6))
     for rows in (a.rows // 10, a.rows):
         print(f"one mapper task over {rows:>9,} rows: peak RSS "

@@ -71,29 +71,49 @@ def test_publish_twice_leaves_one_copy(store, config, database):
 
 def test_values_come_back_exactly(store, database):
     record = sample_record("20261129T231500Z-it0003")
-    record["coefficients"]["x0"] = 0.1 + 0.2  # 0.30000000000000004
-    record["options"] = {"note": "it's \\ \"quoted\"; DROP TABLE models; --"}
+    record.coefficients["x0"] = 0.1 + 0.2  # 0.30000000000000004
+    record.options = {"note": "it's \\ \"quoted\"; DROP TABLE models; --"}
     store.publish(record)
-    models = store.read_table("models", run_id=record["run_id"]).to_pylist()
+    models = store.read_table("models", run_id=record.run_id).to_pylist()
     assert len(models) == 1
     assert models[0]["options"] == ('{"note": "it\'s \\\\ \\"quoted\\"; '
                                     'DROP TABLE models; --"}')
     assert models[0]["converged"] is True and models[0]["n_rows"] == 1000
+    assert models[0]["features"] == ["x0", "x1"]  # ARRAY<STRING>
+    assert models[0]["created_at"].isoformat() == "2026-11-29T23:15:00+00:00"
     coef = {r["feature"]: r for r in store.read_table("coefficients",
-                                                      run_id=record["run_id"]).to_pylist()}
+                                                      run_id=record.run_id).to_pylist()}
     assert coef["x0"]["value"] == 0.30000000000000004
     assert coef["intercept"]["p_value"] == 1e-300
 
 
-def test_predictions_replace_per_run(store, database):
+def test_tables_are_external_with_their_files_in_hdfs(store, config, database):
+    store.publish(sample_record("20261129T231500Z-it0006"))
+    for table in ("models", "predictions"):
+        rows = query(config, f"DESCRIBE FORMATTED `{database}`.`{table}`")
+        info = {(r[0] or "").strip().rstrip(":"): (r[1] or "").strip() for r in rows}
+        assert info["Location"].startswith("hdfs://"), info["Location"]
+        assert info["Location"].endswith(f"/{database}.db/{table}")
+        assert info["Table Type"] == "EXTERNAL_TABLE"
+    parts = query(config, f"SHOW PARTITIONS `{database}`.`models`")
+    assert ("run_id=20261129T231500Z-it0006",) in parts
+
+
+def test_predictions_accumulate_per_batch(store, database):
+    run = "20261129T231500Z-it0004"
     rows = [{"input_file": "hdfs:///d/a.csv", "row_index": i, "row_id": f"id{i}",
              "y_true": None if i % 2 else float(i), "prediction": i / 3} for i in range(7)]
-    store.batch_rows = 3  # several statements per partition
-    store.publish_predictions("20261129T231500Z-it0004", rows)
-    store.publish_predictions("20261129T231500Z-it0004", rows)
-    back = store.read_table("predictions", run_id="20261129T231500Z-it0004").to_pylist()
+    store.publish_predictions(run, "batch1", rows)
+    store.publish_predictions(run, "batch1", rows)  # the same input set: replaced
+    back = store.read_table("predictions", run_id=run).to_pylist()
     assert sorted(r["row_index"] for r in back) == list(range(7))
     assert {r["row_index"]: r["prediction"] for r in back} == {i: i / 3 for i in range(7)}
+    assert {r["row_index"]: r["y_true"] for r in back} == {
+        i: None if i % 2 else float(i) for i in range(7)}
+    assert {r["row_id"] for r in back} == {f"id{i}" for i in range(7)}
+    store.publish_predictions(run, "batch2", rows[:2])  # another input set: added
+    back = store.read_table("predictions", run_id=run).to_pylist()
+    assert len(back) == 9 and {r["batch"] for r in back} == {"batch1", "batch2"}
 
 
 def test_a_table_that_differs_is_refused(config):
@@ -103,7 +123,8 @@ def test_a_table_that_differs_is_refused(config):
         query(config, f"CREATE TABLE `{name}`.`metrics` (name STRING, value INT) "
                       f"PARTITIONED BY (run_id STRING) STORED AS PARQUET")
         store = HiveResultsStore.from_config(config, database=name)
-        with pytest.raises(SchemaMismatchError, match="value is INT \\(schema: DOUBLE\\)"):
+        with pytest.raises(SchemaMismatchError, match="value is INT \\(schema: DOUBLE\\)") as e:
             store.publish(sample_record("20261129T231500Z-it0005"))
+        assert "Migrate: rename its tables" in str(e.value)
     finally:
         query(config, f"DROP DATABASE IF EXISTS `{name}` CASCADE")
