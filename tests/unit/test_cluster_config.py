@@ -37,6 +37,18 @@ def rendered(tmp_path, cluster_paths):
     return local, docker
 
 
+def test_conf_is_the_package_data_directory():
+    """One source of truth: ./conf is a relative symlink to mrlinreg/resources/conf,
+    which is where the cluster code (importlib.resources) finds the templates."""
+    import importlib.resources
+    link = PROJECT_ROOT / "conf"
+    assert link.is_symlink()
+    assert not Path(link.readlink()).is_absolute()
+    package_data = Path(str(importlib.resources.files("mrlinreg") / "resources" / "conf"))
+    assert link.resolve() == package_data.resolve() == TEMPLATE_DIR.resolve()
+    assert (link / "mrlinreg.ini").is_file()
+
+
 def test_there_are_templates_for_every_service():
     names = {rel.parts[0] for rel in config.template_files()}
     assert names == set(config.SERVICE_DIRS)
