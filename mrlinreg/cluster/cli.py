@@ -128,8 +128,10 @@ def cmd_down(args) -> int:
 
     paths = resolve(args.home)
     marker = f"-Dmrlinreg.cluster.home={paths.home}"
-    # Clients first, storage last: HBase flushes into HDFS, Spark and Thrift hold sessions.
-    tiers = [("hiveserver2", "hbase-thrift"), ("hbase-regionserver",), ("hbase-master",),
+    # Clients first, storage last: HBase flushes into HDFS, HiveServer2 and Thrift hold
+    # sessions, the metastore holds Derby (shut down by its JVM's exit hook).
+    tiers = [("hiveserver2", "hbase-thrift"), ("metastore", "hbase-regionserver"),
+             ("hbase-master",),
              ("historyserver", "nodemanager", "resourcemanager"), ("datanode",),
              ("namenode", "zookeeper")]
     assert {n for tier in tiers for n in tier} == {s.name for s in SERVICES}

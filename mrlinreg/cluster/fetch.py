@@ -1,6 +1,7 @@
-"""Bring the services' jars into the cache: Maven Central for Hadoop, ZooKeeper and
-HBase (one POM per service under ``poms/`` so versions never clash), PyPI for the
-Spark Thrift Server (pyspark). A finished download is marked and never fetched again.
+"""Bring the services' jars into the cache: Maven Central for Hadoop, ZooKeeper, HBase
+and Hive (one POM per service under ``poms/`` so versions never clash), PyPI for pyspark
+(only its ``beeline`` client is used, by the integration tests' JDBC check). A finished
+download is marked and never fetched again.
 """
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from mrlinreg.cluster.paths import POM_DIR
 
 #: Maven-resolved runtimes: name -> POM under poms/.
-MAVEN_RUNTIMES = ("hadoop", "zookeeper", "hbase", "hbase-thrift")
+MAVEN_RUNTIMES = ("hadoop", "zookeeper", "hbase", "hbase-thrift", "hive")
+#: Every mvn run uses it: all repositories are mirrored to Maven Central.
+SETTINGS = POM_DIR / "settings.xml"
 PYSPARK_VERSION = "4.3.0"
 JAVA_CANDIDATES = (
     "/usr/lib/jvm/java-17-openjdk-amd64",
@@ -94,6 +98,42 @@ def maven_lib_dir(cache: Path, name: str) -> Path:
     return cache / f"{name}-{_pom_digest(pom)}" / "lib"
 
 
+def metastore_home(hive_lib: Path) -> Path:
+    """``METASTORE_HOME`` for MetastoreSchemaTool: holds ``scripts/metastore/upgrade``."""
+    return hive_lib.parent / "metastore"
+
+
+def _extract_metastore_scripts(lib: Path) -> None:
+    """Unpack ``scripts/`` of the standalone metastore's bin tarball (its schema DDL for
+    every database), then drop the tarball from ``lib/``: it is not a jar."""
+    tarballs = sorted(lib.glob("hive-standalone-metastore-server-*-bin.tar.gz"))
+    if not tarballs:
+        raise FetchError(f"no hive-standalone-metastore-server bin tarball in {lib}")
+    target = metastore_home(lib)
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    with tarfile.open(tarballs[0]) as tar:
+        for member in tar.getmembers():
+            parts = Path(member.name).parts
+            if "scripts" not in parts[:2] or not (member.isfile() or member.isdir()):
+                continue
+            relative = Path(*parts[parts.index("scripts"):])
+            if member.isdir():
+                (target / relative).mkdir(parents=True, exist_ok=True)
+                continue
+            (target / relative).parent.mkdir(parents=True, exist_ok=True)
+            with tar.extractfile(member) as source, open(target / relative, "wb") as out:
+                shutil.copyfileobj(source, out)
+    if not (target / "scripts" / "metastore" / "upgrade" / "derby").is_dir():
+        raise FetchError(f"{tarballs[0].name} has no scripts/metastore/upgrade/derby")
+    for tarball in tarballs:
+        tarball.unlink()
+
+
+#: Steps after Maven for some runtimes, run on the staging lib/ before it is marked done.
+POST_FETCH = {"hive": _extract_metastore_scripts}
+
+
 def fetch_maven(cache: Path, name: str, java_home: Path) -> Path:
     """Resolve ``poms/<name>.xml`` into ``<cache>/<name>-<digest>/lib`` once."""
     lib = maven_lib_dir(cache, name)
@@ -105,7 +145,7 @@ def fetch_maven(cache: Path, name: str, java_home: Path) -> Path:
     shutil.rmtree(staging, ignore_errors=True)
     log = lib.parent / "mvn.log"
     command = [
-        mvn, "-B", "-q", "-f", str(POM_DIR / f"{name}.xml"),
+        mvn, "-B", "-q", "-s", str(SETTINGS), "-f", str(POM_DIR / f"{name}.xml"),
         f"-Dmaven.repo.local={cache / 'm2'}",
         "dependency:copy-dependencies", f"-DoutputDirectory={staging}",
     ]
@@ -114,6 +154,11 @@ def fetch_maven(cache: Path, name: str, java_home: Path) -> Path:
         result = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     if result.returncode != 0:
         raise FetchError(f"Maven could not resolve poms/{name}.xml:\n{_tail(log)}")
+    if name in POST_FETCH:
+        try:
+            POST_FETCH[name](staging)
+        except (OSError, tarfile.TarError) as exc:
+            raise FetchError(f"preparing {name} after Maven: {exc}") from exc
     shutil.rmtree(lib, ignore_errors=True)
     staging.rename(lib)
     (lib.parent / COMPLETE).touch()
@@ -121,7 +166,8 @@ def fetch_maven(cache: Path, name: str, java_home: Path) -> Path:
 
 
 def fetch_pyspark(cache: Path) -> Path:
-    """pyspark (for the Spark Thrift Server) installed with pip into the cache."""
+    """pyspark installed with pip into the cache; only its ``bin/beeline`` (Hive JDBC
+    client) is used, by tests/integration/test_linreg_cluster.py. No Spark service runs."""
     target = cache / f"pyspark-{PYSPARK_VERSION}"
     spark_home = target / "pyspark"
     if (target / COMPLETE).exists():

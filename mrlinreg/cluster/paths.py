@@ -5,6 +5,7 @@ The cache holds what was fetched (Maven jars, pyspark) and is reused by every la
 """
 from __future__ import annotations
 
+import importlib.resources
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,10 +13,24 @@ from pathlib import Path
 HOME_ENV = "MRLINREG_CLUSTER_HOME"
 CACHE_ENV = "MRLINREG_CLUSTER_CACHE"
 
-#: Repository root (``conf/`` templates live there).
+#: Repository root (in a source checkout; docker/ lives there).
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE_DIR = PROJECT_ROOT / "conf"
 POM_DIR = Path(__file__).resolve().parent / "poms"
+
+
+def template_dir() -> Path:
+    """The service templates: package data ``mrlinreg/resources/conf``.
+
+    Found through importlib.resources, so an installed wheel has them too; the
+    repository's top-level ``conf`` is a symlink to the same folder.
+    """
+    found = importlib.resources.files("mrlinreg") / "resources" / "conf"
+    if not isinstance(found, Path):  # e.g. imported from a zip archive
+        raise RuntimeError(f"mrlinreg's templates are not on the file system: {found}")
+    return found
+
+
+TEMPLATE_DIR = template_dir()
 
 
 def default_home() -> Path:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+import struct
 import urllib.error
 import urllib.request
 
@@ -115,8 +116,54 @@ def hbase_thrift() -> None:
         raise NotReady(f"hbase thrift: {type(exc).__name__}: {exc}") from None
 
 
+def _read_exact(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise OSError("connection closed by the metastore")
+        data += chunk
+    return data
+
+
+def metastore_databases(port: int = 9083, host: str = HOST, timeout: float = 10.0) -> list[str]:
+    """The metastore's ``get_all_databases()``, spoken in Thrift's binary protocol on a
+    plain socket (the metastore's default, unframed transport). Standard library only:
+    ``status`` and ``up`` need no metastore client package."""
+    name = b"get_all_databases"
+    # strict message header: version 1 | CALL (1), method name, sequence id; empty args
+    request = struct.pack(">iI", -2147418111, len(name)) + name + struct.pack(">i", 1) + b"\0"
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(request)
+        version_type, length = struct.unpack(">iI", _read_exact(sock, 8))
+        _read_exact(sock, length + 4)  # method name, sequence id
+        if version_type & 0xFF != 2:  # 2 REPLY, 3 EXCEPTION
+            raise NotReady(f"metastore answered get_all_databases with message type "
+                           f"{version_type & 0xFF}")
+        field_type, field_id = struct.unpack(">bh", _read_exact(sock, 3))
+        if field_type != 15 or field_id != 0:  # 0 success: list<string>
+            raise NotReady(f"metastore raised an exception (field {field_id})")
+        _, size = struct.unpack(">bi", _read_exact(sock, 5))
+        names = []
+        for _ in range(size):
+            (n,) = struct.unpack(">I", _read_exact(sock, 4))
+            names.append(_read_exact(sock, n).decode())
+        return names
+
+
+def metastore() -> None:
+    """The metastore lists its databases (it needs its Derby schema for that)."""
+    require_port(9083)
+    try:
+        names = metastore_databases()
+    except OSError as exc:
+        raise NotReady(f"metastore: {exc}") from None
+    if "default" not in names:
+        raise NotReady(f"metastore lists no default database: {names}")
+
+
 def hiveserver2() -> None:
-    """A HiveServer2 session runs ``SHOW DATABASES``."""
+    """A HiveServer2 session runs ``SHOW DATABASES`` (which asks the metastore)."""
     require_port(10000)
     try:
         from pyhive import hive

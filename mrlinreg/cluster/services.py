@@ -6,6 +6,7 @@ Start order follows ``requires``; services whose requirements are ready start to
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Callable
 from mrlinreg.cluster import probes
 from mrlinreg.cluster.paths import ClusterPaths
 
-#: Opens that Hadoop, HBase and Spark need on Java 17 (what their own launch scripts add).
+#: Opens that Hadoop and HBase need on Java 17 (what their own launch scripts add).
 JAVA17_OPTIONS = [
     *(f"--add-opens=java.base/{pkg}=ALL-UNNAMED" for pkg in (
         "java.lang", "java.lang.invoke", "java.lang.reflect", "java.io", "java.net",
@@ -123,37 +124,70 @@ def _format_namenode(rt: Runtime) -> None:
                        cwd=rt.paths.data, check=True, timeout=300)
 
 
-def _spark_command(rt: Runtime) -> list[str]:
-    spark = rt.libs["spark"]
-    warehouse = rt.paths.data / "hive" / "warehouse"
-    return [
-        str(spark / "bin" / "spark-submit"),
-        "--master", "local[2]", "--driver-memory", "1g",
-        "--name", "mrlinreg-hiveserver2",
-        "--driver-java-options",
-        f"{rt.marker()} -Dmrlinreg.cluster.service=hiveserver2 -XX:+UseSerialGC "
-        f"-Dderby.system.home={rt.paths.data / 'hive'}",
-        "--conf", "spark.ui.enabled=false",
-        "--conf", "spark.driver.bindAddress=127.0.0.1",
-        "--conf", "spark.driver.host=127.0.0.1",
-        "--conf", f"spark.sql.warehouse.dir={warehouse}",
-        "--conf", "spark.sql.shuffle.partitions=2",
-        "--conf", "spark.hadoop.fs.defaultFS=file:///",
-        "--class", "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2",
-        "spark-internal",
-        "--hiveconf", "hive.server2.thrift.port=10000",
-        "--hiveconf", "hive.server2.thrift.bind.host=127.0.0.1",
-    ]
+#: Hive 4.0.1 on Java 17 needs a few opens more than Hadoop and HBase (without them
+#: StringInternUtils fails at start-up: ``does not "opens java.net"``).
+HIVE_JAVA17_OPTIONS = [
+    *JAVA17_OPTIONS,
+    "--add-opens=java.base/java.security=ALL-UNNAMED",
+    "--add-opens=java.sql/java.sql=ALL-UNNAMED",
+]
+
+#: Written after MetastoreSchemaTool succeeded; a Derby folder without it is a failed
+#: first initialisation (holding no data) and is created again.
+SCHEMA_DONE = "metastore_db.schema-initialised"
 
 
-def _spark_env(rt: Runtime) -> dict[str, str]:
+def _hive_dir(rt: Runtime) -> Path:
+    return rt.paths.data / "hive"
+
+
+def _hive_jvm(rt: Runtime, service: str, heap: str, main: str, *args: str) -> list[str]:
+    conf = rt.paths.conf
+    classpath = [conf / "hive", conf / "hadoop", f"{rt.libs['hive']}/*"]
+    return [rt.java, f"-Xmx{heap}", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+            *HIVE_JAVA17_OPTIONS, rt.marker(), f"-Dmrlinreg.cluster.service={service}",
+            f"-Dlog4j.configurationFile={conf / 'hive' / 'hive-log4j2.properties'}",
+            f"-Dderby.system.home={_hive_dir(rt)}",
+            f"-Dhadoop.home.dir={rt.paths.hadoop_home}",
+            "-cp", os.pathsep.join(map(str, classpath)), main, *args]
+
+
+def _hive_env(rt: Runtime) -> dict[str, str]:
+    from mrlinreg.cluster.fetch import metastore_home
     env = rt.env()
-    for key in ("HADOOP_CONF_DIR", "HADOOP_HOME"):
-        env.pop(key, None)  # keep Spark's tables on the local disk, not in HDFS
-    env.update(SPARK_HOME=str(rt.libs["spark"]), SPARK_CONF_DIR=str(rt.paths.conf / "hive"),
-               SPARK_LOCAL_IP="127.0.0.1", SPARK_LOCAL_DIRS=str(rt.paths.data / "spark"),
-               PYSPARK_PYTHON=os.environ.get("PYSPARK_PYTHON", "python3"))
+    env["METASTORE_HOME"] = str(metastore_home(rt.libs["hive"]))
+    env["HIVE_CONF_DIR"] = str(rt.paths.conf / "hive")
     return env
+
+
+def _init_metastore_schema(rt: Runtime) -> None:
+    """Create the metastore's Derby schema with Hive's own schema tool, once."""
+    hive = _hive_dir(rt)
+    if (hive / SCHEMA_DONE).exists():
+        return
+    hive.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(hive / "metastore_db", ignore_errors=True)
+    command = _hive_jvm(rt, "metastore-schematool", "512m",
+                        "org.apache.hadoop.hive.metastore.tools.schematool.MetastoreSchemaTool",
+                        "-initSchema", "-dbType", "derby")
+    log = rt.paths.log_file("metastore-schematool")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "wb") as out:
+        result = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT,
+                                env=_hive_env(rt), cwd=hive, timeout=300)
+    if result.returncode != 0:
+        raise RuntimeError(f"MetastoreSchemaTool -initSchema failed (exit "
+                           f"{result.returncode}); see {log}")
+    (hive / SCHEMA_DONE).write_text("hive-standalone-metastore 4.0.1, derby\n")
+
+
+def _metastore(rt: Runtime) -> list[str]:
+    return _hive_jvm(rt, "metastore", "512m", "org.apache.hadoop.hive.metastore.HiveMetaStore")
+
+
+def _hiveserver2(rt: Runtime) -> list[str]:
+    # Local-mode MapReduce jobs run inside this JVM, hence the larger heap.
+    return _hive_jvm(rt, "hiveserver2", "1g", "org.apache.hive.service.server.HiveServer2")
 
 
 SERVICES: tuple[Service, ...] = (
@@ -189,8 +223,10 @@ SERVICES: tuple[Service, ...] = (
                    lib="hbase-thrift"),
             probes.hbase_thrift, requires=("hbase-master", "hbase-regionserver"),
             timeout=240),
-    Service("hiveserver2", 10000, _spark_command, probes.hiveserver2, timeout=240,
-            env=_spark_env, cwd=lambda rt: rt.paths.data / "hive"),
+    Service("metastore", 9083, _metastore, probes.metastore, requires=("datanode",),
+            prepare=_init_metastore_schema, env=_hive_env, cwd=_hive_dir, timeout=180),
+    Service("hiveserver2", 10000, _hiveserver2, probes.hiveserver2, requires=("metastore",),
+            env=_hive_env, cwd=_hive_dir, timeout=240),
 )
 
 BY_NAME = {service.name: service for service in SERVICES}

@@ -52,6 +52,35 @@ def test_hive_create_insert_select(hive_endpoint, unique):
         connection.close()
 
 
+def test_hive_metastore_and_hdfs_warehouse(hive_endpoint, webhdfs, unique):
+    """Real Hive: the standalone metastore answers Thrift, and tables live in HDFS."""
+    from pyhive import hive
+
+    from mrlinreg.cluster.probes import metastore_databases
+
+    host, port = hive_endpoint
+    assert "default" in metastore_databases(host=host)
+    location = f"hdfs://127.0.0.1:8020/tmp/mrlinreg-it/{unique}.db"
+    connection = hive.connect(host, port=port, username="mrlinreg")
+    try:
+        cursor = connection.cursor()
+        cursor.execute(f"CREATE DATABASE {unique} LOCATION '{location}'")
+        try:
+            cursor.execute(f"CREATE TABLE {unique}.t (x DOUBLE) PARTITIONED BY (run_id STRING) "
+                           "STORED AS PARQUET")
+            cursor.execute(f"INSERT INTO {unique}.t PARTITION (run_id='r1') VALUES (1.5)")
+            cursor.execute(f"DESCRIBE FORMATTED {unique}.t")
+            info = {(r[0] or "").strip(): (r[1] or "").strip() for r in cursor.fetchall()}
+            assert info["Location:"] == f"{location}/t"
+            assert info["SerDe Library:"].endswith("ParquetHiveSerDe")
+            assert webhdfs.list(f"/tmp/mrlinreg-it/{unique}.db/t") == ["run_id=r1"]
+            assert unique in metastore_databases(host=host)
+        finally:
+            cursor.execute(f"DROP DATABASE IF EXISTS {unique} CASCADE")
+    finally:
+        connection.close()
+
+
 def test_hbase_put_then_get(hbase_endpoint, unique):
     import happybase
 

@@ -37,6 +37,18 @@ def rendered(tmp_path, cluster_paths):
     return local, docker
 
 
+def test_conf_is_the_package_data_directory():
+    """One source of truth: ./conf is a relative symlink to mrlinreg/resources/conf,
+    which is where the cluster code (importlib.resources) finds the templates."""
+    import importlib.resources
+    link = PROJECT_ROOT / "conf"
+    assert link.is_symlink()
+    assert not Path(link.readlink()).is_absolute()
+    package_data = Path(str(importlib.resources.files("mrlinreg") / "resources" / "conf"))
+    assert link.resolve() == package_data.resolve() == TEMPLATE_DIR.resolve()
+    assert (link / "mrlinreg.ini").is_file()
+
+
 def test_there_are_templates_for_every_service():
     names = {rel.parts[0] for rel in config.template_files()}
     assert names == set(config.SERVICE_DIRS)
@@ -105,7 +117,7 @@ def test_compose_renders_conf_with_the_cluster_code():
     assert render["command"][:6] == ["python", "-m", "mrlinreg.cluster", "render",
                                      "--profile", "docker"]
     mounts = {m.split(":")[1]: m.split(":")[0] for m in render["volumes"]}
-    assert mounts["/src/conf"] == "../conf"
+    # the templates travel inside the package (mrlinreg/resources/conf)
     assert mounts["/src/mrlinreg"] == "../mrlinreg"
     for name in SERVICES_IN_COMPOSE:
         assert any(v.startswith("rendered:/rendered") for v in services[name]["volumes"]), name
@@ -139,3 +151,61 @@ def test_hadoop_launcher_prints_its_classpath(cluster_paths, tmp_path):
 
 def test_stray_search_never_returns_this_process(tmp_path):
     assert process.strays(tmp_path) == []
+
+
+def _properties(path: Path) -> dict[str, str]:
+    import xml.etree.ElementTree as ET
+    return {p.findtext("name"): p.findtext("value") or ""
+            for p in ET.parse(path).getroot().iter("property")}
+
+
+#: hive-site.xml settings whose values depend on the profile (hosts, folders).
+HIVE_PROFILE_KEYS = {
+    "hive.metastore.uris", "metastore.thrift.bind.host", "javax.jdo.option.ConnectionURL",
+    "hive.metastore.warehouse.dir", "hive.metastore.warehouse.external.dir",
+    "hive.server2.thrift.bind.host", "hive.server2.webui.host", "hive.server2.webui.port",
+    "hive.exec.local.scratchdir", "hive.downloaded.resources.dir", "hive.querylog.location",
+    "hive.server2.logging.operation.log.location",
+}
+
+
+def test_hive_site_is_the_same_in_both_profiles_but_for_hosts_and_folders(rendered):
+    local, docker = (_properties(root / "hive" / "hive-site.xml") for root in rendered)
+    assert set(local) == set(docker)
+    assert HIVE_PROFILE_KEYS <= set(local)
+    for key in set(local) - HIVE_PROFILE_KEYS:
+        assert local[key] == docker[key], key
+
+
+def test_hive_site_settings_that_matter(rendered):
+    local, docker = (_properties(root / "hive" / "hive-site.xml") for root in rendered)
+    for site in (local, docker):
+        assert site["hive.server2.thrift.port"] == "10000"
+        assert site["hive.server2.transport.mode"] == "binary"
+        assert site["hive.server2.authentication"] == "NONE"
+        assert site["hive.server2.enable.doAs"] == "false"
+        assert site["hive.server2.max.start.attempts"] == "1"
+        assert site["hive.metastore.schema.verification"] == "true"
+        assert site["hive.execution.engine"] == "mr"
+        assert site["mapreduce.framework.name"] == "local"
+        assert site["hive.exec.submit.local.task.via.child"] == "false"
+        assert site["hive.exec.submitviachild"] == "false"
+        assert site["javax.jdo.option.ConnectionDriverName"] == "org.apache.derby.jdbc.EmbeddedDriver"
+    assert local["hive.metastore.uris"] == "thrift://127.0.0.1:9083"
+    assert local["metastore.thrift.bind.host"] == "127.0.0.1"
+    assert local["hive.server2.thrift.bind.host"] == "127.0.0.1"
+    assert local["hive.server2.webui.host"] == "127.0.0.1"
+    for key in ("hive.metastore.warehouse.dir", "hive.metastore.warehouse.external.dir"):
+        assert local[key].startswith("hdfs://127.0.0.1:8020/"), key
+        assert docker[key].startswith("hdfs://namenode:8020/"), key
+    assert docker["hive.metastore.uris"] == "thrift://metastore:9083"
+
+
+def test_compose_runs_hive_4_0_1_from_the_rendered_conf():
+    services = _compose()["services"]
+    for name in ("metastore", "hiveserver2"):
+        service = services[name]
+        assert service["image"] == "apache/hive:4.0.1", name
+        assert service["environment"]["SERVICE_NAME"] == name
+        assert service["environment"]["HIVE_CUSTOM_CONF_DIR"] == "/rendered/hive"
+    assert "127.0.0.1:10000:10000" in services["hiveserver2"]["ports"]
