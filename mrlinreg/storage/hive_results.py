@@ -270,6 +270,7 @@ class HiveResultsStore(HeldConnection):
 
     def publish(self, record):
         run_id, rows = checked_record_rows(record, self.warehouse)
+        self._ensure()  # Hive first: the tables (and their folders) exist before any file
         plans = []
         for table in RECORD_TABLES[1:] + RECORD_TABLES[:1]:  # models last
             location = None
@@ -278,15 +279,20 @@ class HiveResultsStore(HeldConnection):
                 self._write_file(f"{location}/part-0.parquet",
                                  parquet_bytes(self.warehouse.table(table), rows[table]))
             plans.append((table, [run_id], location))
-        self._ensure()
         self._register(plans)
 
     def _write_file(self, uri, data):
         """Write one file; bytes are retried like any call, a stream only once (a retry
         could not replay what it already sent)."""
         retry = self.retry if isinstance(data, bytes) else {**self.retry, "attempts": 1}
-        with_retries(lambda: self.files.write(uri, data), service="HDFS (WebHDFS)",
-                     address=self._files_args[0], **retry)
+        try:
+            with_retries(lambda: self.files.write(uri, data), service="HDFS (WebHDFS)",
+                         address=self._files_args[0], **retry)
+        except StorageError:
+            raise
+        except Exception as exc:  # hdfs.util.HdfsError: the NameNode refused the write
+            raise StorageError(f"HDFS refused writing {uri}: {type(exc).__name__}: "
+                               f"{exc}") from None
 
     def _ensure(self):
         self._run(lambda cursor: None)  # creates or checks the schema once
