@@ -49,7 +49,8 @@ from mrlinreg.errors import OptionError, TrainingError
 from mrlinreg.numerics import enet, tsqr
 from mrlinreg.numerics.scaling import design_matrix
 
-__all__ = ["CVResult", "FoldQRAccumulator", "cross_validate", "fold_of_line",
+__all__ = ["CVResult", "FoldQRAccumulator", "StopDecision", "cross_validate", "early_stopping",
+           "fold_of_line",
            "folds_of_lines", "held_out_mse", "one_se_index", "training_factors"]
 
 
@@ -234,3 +235,45 @@ def cross_validate(fold_R, fold_n, lambdas, *, alpha, fit_intercept, tol=1e-12,
     return CVResult(lambdas=lambdas, alpha=float(alpha), fold_mse=mse, fold_n=n_used,
                     cvm=cvm, cvsd=cvsd, index_min=i_min, index_1se=i_1se)
 
+
+
+@dataclass
+class StopDecision:
+    """Where an early-stopped run stops and which iterate it keeps."""
+
+    stop: bool
+    stop_at: int | None     # index of the loss after which to stop (None: go on)
+    best: int | None        # index of the lowest validation loss so far
+
+
+def early_stopping(val_losses, patience: int, min_delta: float = 0.0) -> StopDecision:
+    """Stop once ``patience`` evaluations in a row fail to improve on the best by ``min_delta``.
+
+    An evaluation ``i`` improves when ``loss_i < best - min_delta``.  The run
+    stops at the first ``i`` with ``i - best_index >= patience`` and keeps the
+    weights of ``best_index``.  A non-finite loss never improves.
+
+    Parameters
+    ----------
+    val_losses : sequence of float
+        Validation losses, one per evaluation, oldest first.
+    patience : int
+        ``>= 1`` (``<opt:patience>``).
+    min_delta : float
+        ``>= 0``.
+
+    Returns
+    -------
+    StopDecision
+    """
+    if int(patience) < 1:
+        raise OptionError("<opt:patience> must be a positive number of evaluations", "patience")
+    if not (np.isfinite(min_delta) and min_delta >= 0):
+        raise OptionError("<opt:min_delta> must be a non-negative number", "min_delta")
+    best, best_loss = None, np.inf
+    for i, loss in enumerate(val_losses):
+        if np.isfinite(loss) and loss < best_loss - min_delta:
+            best, best_loss = i, float(loss)
+        elif i - (-1 if best is None else best) >= patience:
+            return StopDecision(True, i, best)
+    return StopDecision(False, None, best)

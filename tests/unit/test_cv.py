@@ -114,3 +114,20 @@ def test_too_few_folds_with_rows():
     R = np.eye(3)
     with pytest.raises(TrainingError, match="at least two folds"):
         cv.cross_validate([R, None, None], [10, 0, 0], [0.0], alpha=0.0, fit_intercept=True)
+
+
+@pytest.mark.parametrize("losses,patience,min_delta,expected", [
+    ([5, 4, 3, 3.5, 3.2, 3.1], 3, 0.0, (True, 5, 2)),
+    ([5, 4, 3, 3.5, 3.2, 2.9], 3, 0.0, (False, None, 5)),
+    ([5, 4.95, 4.9, 4.85], 2, 0.1, (True, 2, 0)),
+    ([float("nan"), float("nan")], 2, 0.0, (True, 1, None)),
+    ([], 1, 0.0, (False, None, None)),
+])
+def test_early_stopping(losses, patience, min_delta, expected):
+    d = cv.early_stopping(losses, patience, min_delta)
+    assert (d.stop, d.stop_at, d.best) == expected
+
+
+def test_early_stopping_needs_patience():
+    with pytest.raises(ValueError, match="patience"):
+        cv.early_stopping([1.0], 0)
