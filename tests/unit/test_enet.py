@@ -140,3 +140,17 @@ def test_fista_resumes_bit_for_bit():
     assert resumed.state["iteration"] == whole.state["iteration"]
     for k, v in whole.state.items():
         assert np.array_equal(np.asarray(resumed.state[k]), np.asarray(v)), k
+
+
+def test_without_intercept_nothing_is_centred():
+    X, y, *_ = _problem()
+    rms = np.sqrt((X**2).mean(0))
+    A = design_matrix(X, np.zeros(8), rms, False)
+    R = tsqr.update(None, np.column_stack([A, y]))
+    G, b, _ = enet.gram_from_r(R, len(y))
+    s = enet.lambda_max(G, b, 1.0, False)
+    np.testing.assert_allclose(s, np.max(np.abs(A.T @ y)) / len(y), rtol=1e-12)
+    fit = enet.fit_enet_r(R, len(y), 0.05, 0.05, ridge.penalty_mask(8, False))
+    ref = ElasticNet(alpha=0.1, l1_ratio=0.5, fit_intercept=False, tol=1e-12,
+                     max_iter=1_000_000).fit(A, y)
+    np.testing.assert_allclose(fit.w, ref.coef_, atol=1e-6)
