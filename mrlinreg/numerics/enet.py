@@ -57,7 +57,7 @@ from mrlinreg.numerics import ridge, scaling
 from mrlinreg.numerics.solvers import DivergenceError, SolverOptions, Step, _col, _no_dirs
 
 __all__ = ["EnetFit", "EnetPath", "ProximalGradient", "coordinate_descent", "enet_objective",
-           "enet_path", "fit_r", "gram_from_r", "lambda_max", "path_scales",
+           "enet_path", "fit_enet_r", "fit_r", "gram_from_r", "lambda_max", "mixing", "path_scales",
            "path_to_original", "soft_threshold"]
 
 RIDGE_ALPHA_FLOOR = 1e-3   # glmnet's alpha for lambda_max when alpha = 0
@@ -70,7 +70,7 @@ def soft_threshold(z, t):
 
 
 def gram_from_r(R_aug, n):
-    """``G = A^T A / n``, ``b = A^T y / n`` and ``yy = y^T y / n`` from the R factor of ``[A y]``."""
+    """``G = A^T A / n``, ``b = A^T y / n``, ``yy = y^T y / n`` from the R factor of ``[A y]``."""
     R_aug = np.asarray(R_aug, dtype=np.float64)
     full = (R_aug.T @ R_aug) / n
     return full[:-1, :-1], full[:-1, -1], float(full[-1, -1])
@@ -316,7 +316,10 @@ def enet_path(R_aug, n, *, alpha, fit_intercept, n_lambdas=100, lambdas=None, ep
 
 
 def path_to_original(path: EnetPath, shift, scale):
-    """The path's coefficients (N, d) and intercepts (N,) in the user's units (:func:`scaling.to_original`)."""
+    """The path's coefficients (N, d) and intercepts (N,) in the user's units.
+
+    Row by row :func:`scaling.to_original` of :meth:`EnetPath.weights`.
+    """
     out = [scaling.to_original(path.weights(i), shift, scale, path.has_intercept)
            for i in range(len(path.lambdas))]
     return np.array([c for c, _ in out]).reshape(len(out), -1), np.array([b for _, b in out])

@@ -1,4 +1,4 @@
-"""Elastic net (coordinate descent on R, FISTA through the oracle, the path) against scikit-learn."""
+"""Elastic net (coordinate descent on R, FISTA, the path) against scikit-learn."""
 
 import numpy as np
 import pytest
