@@ -48,7 +48,7 @@ def query(config, sql):
     try:
         cursor = conn.cursor()
         cursor.execute(sql)
-        return cursor.fetchall()
+        return cursor.fetchall() if cursor.description else []  # DDL: no result set
     finally:
         conn.close()
 
