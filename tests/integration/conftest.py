@@ -8,6 +8,7 @@ a missing cluster must never look like a green run.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import urllib.error
 import urllib.request
@@ -140,3 +141,53 @@ def hadoop_cluster(cluster_info):
         "MRJOB_CONF": str(cluster_info.mrjob_conf),
         "PATH": f"{hadoop_bin.parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
+
+
+# --- other engines on the same catalogue: Spark SQL and Hive's own JDBC driver ----------
+
+@pytest.fixture(scope="session")
+def hive_metastore_uri():
+    """``thrift://`` address of the Hive metastore service (what other engines share)."""
+    uri = _env("MRLINREG_HIVE_METASTORE_URIS", "thrift://127.0.0.1:9083")
+    host, _, port = uri.split(",")[0].removeprefix("thrift://").partition(":")
+    _require_tcp("Hive metastore", host, int(port or 9083))
+    return uri
+
+
+@pytest.fixture(scope="session")
+def hive_lib() -> Path:
+    """The cluster's Hive 4.0.1 jars (``poms/hive.xml``: service, metastore, hive-jdbc)."""
+    from mrlinreg.cluster.fetch import COMPLETE, maven_lib_dir
+    from mrlinreg.cluster.paths import default_cache
+
+    lib = maven_lib_dir(default_cache(), "hive")
+    if not (lib.parent / COMPLETE).exists() or not list(lib.glob("hive-jdbc-*.jar")):
+        pytest.fail(f"no Hive jars in {lib}; {START_HINT}", pytrace=False)
+    return lib
+
+
+@pytest.fixture(scope="session")
+def java_home() -> Path:
+    """The Java the cluster runs on ($JAVA_HOME as printed by ``cluster env``)."""
+    found = os.environ.get("JAVA_HOME") or ""
+    if not (Path(found) / "bin" / "java").exists():
+        java = shutil.which("java")
+        found = str(Path(java).resolve().parents[1]) if java else ""
+    if not found or not (Path(found) / "bin" / "javac").exists():
+        pytest.fail(f"no JDK (java and javac) found (JAVA_HOME={found!r}); {START_HINT}",
+                    pytrace=False)
+    return Path(found)
+
+
+@pytest.fixture(scope="session")
+def spark_home(java_home):
+    """pyspark as the cluster fetched it (``pip install --target`` into the cache):
+    ``(site folder for PYTHONPATH, SPARK_HOME)``. Spark runs in a subprocess (local mode)."""
+    from mrlinreg.cluster.fetch import COMPLETE, PYSPARK_VERSION
+    from mrlinreg.cluster.paths import default_cache
+
+    target = default_cache() / f"pyspark-{PYSPARK_VERSION}"
+    if not (target / COMPLETE).exists():
+        pytest.fail(f"pyspark {PYSPARK_VERSION} not fetched into {target}; {START_HINT}",
+                    pytrace=False)
+    return target, target / "pyspark"
