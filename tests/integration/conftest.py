@@ -7,9 +7,14 @@ a missing cluster must never look like a green run.
 """
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 import os
+import re
 import shutil
 import socket
+import struct
+import subprocess
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -177,6 +182,108 @@ def java_home() -> Path:
         pytest.fail(f"no JDK (java and javac) found (JAVA_HOME={found!r}); {START_HINT}",
                     pytrace=False)
     return Path(found)
+
+
+#: A tiny JDBC client: runs each statement given after the URL and user, prints every
+#: row with each value tagged by type; doubles as their raw IEEE-754 bits (no text).
+JDBC_RUNNER = r"""
+import java.sql.*;
+
+public class HiveJdbcRunner {
+    static String cell(Object v) {
+        if (v == null) return "N";
+        if (v instanceof Double || v instanceof Float)
+            return "d:" + Long.toHexString(Double.doubleToRawLongBits(((Number) v).doubleValue()));
+        if (v instanceof Long || v instanceof Integer || v instanceof Short || v instanceof Byte)
+            return "i:" + v;
+        if (v instanceof Boolean) return "b:" + v;
+        if (v instanceof java.math.BigDecimal)
+            return "n:" + ((java.math.BigDecimal) v).toPlainString();
+        if (v instanceof Timestamp) return "t:" + ((Timestamp) v).toLocalDateTime();
+        return "s:" + v.toString().replace("\\", "\\\\").replace("\t", "\\t")
+                       .replace("\n", "\\n");
+    }
+
+    public static void main(String[] args) throws Exception {
+        Class.forName("org.apache.hive.jdbc.HiveDriver");
+        try (Connection c = DriverManager.getConnection(args[0], args[1], "")) {
+            System.out.println("#driver " + c.getMetaData().getDriverVersion());
+            for (int q = 2; q < args.length; q++) {
+                System.out.println("#query");
+                try (Statement st = c.createStatement();
+                     ResultSet rs = st.executeQuery(args[q])) {
+                    int n = rs.getMetaData().getColumnCount();
+                    while (rs.next()) {
+                        StringBuilder line = new StringBuilder("=");
+                        for (int i = 1; i <= n; i++)
+                            line.append(i > 1 ? "\t" : "").append(cell(rs.getObject(i)));
+                        System.out.println(line);
+                    }
+                }
+            }
+        }
+    }
+}
+"""
+
+
+_UNESCAPE = {"\\\\": "\\", "\\t": "\t", "\\n": "\n"}
+
+
+def _jdbc_value(cell: str):
+    """One value printed by HiveJdbcRunner, back as a Python value."""
+    if cell == "N":
+        return None
+    tag, text = cell[0], cell[2:]
+    if tag == "d":
+        return struct.unpack("<d", struct.pack("<Q", int(text, 16)))[0]
+    if tag == "i":
+        return int(text)
+    if tag == "b":
+        return text == "true"
+    if tag == "t":
+        return dt.datetime.fromisoformat(text)
+    if tag == "n":
+        return decimal.Decimal(text)
+    return re.sub(r"\\[\\tn]", lambda m: _UNESCAPE[m.group()], text)
+
+
+@pytest.fixture(scope="session")
+def hive_jdbc(hive_endpoint, hive_lib, java_home, tmp_path_factory):
+    """``run(statements) -> [rows of each]`` through Hive's own JDBC driver (hive-jdbc
+    4.0.1 from the cluster's Hive jars), one JVM for all the statements.
+
+    Values come back as Python values: doubles from their exact bits, BIGINT/INT as int,
+    TIMESTAMP as a naive datetime, ARRAY as Hive's JSON text (as PyHive gives it).
+    """
+    classes = tmp_path_factory.mktemp("jdbc-runner")
+    (classes / "HiveJdbcRunner.java").write_text(JDBC_RUNNER)
+    compiled = subprocess.run([str(java_home / "bin" / "javac"), "-d", str(classes),
+                               str(classes / "HiveJdbcRunner.java")],
+                              capture_output=True, text=True, timeout=120)
+    assert compiled.returncode == 0, compiled.stderr
+    host, port = hive_endpoint
+
+    def run(statements, user="mrlinreg"):
+        command = [str(java_home / "bin" / "java"), "-XX:TieredStopAtLevel=1",
+                   "-XX:+UseSerialGC", "-Xmx256m", "-Duser.timezone=UTC",
+                   "-cp", f"{classes}{os.pathsep}{hive_lib}/*", "HiveJdbcRunner",
+                   f"jdbc:hive2://{host}:{port}/default", user, *statements]
+        p = subprocess.run(command, capture_output=True, text=True, timeout=600,
+                           stdin=subprocess.DEVNULL)
+        assert p.returncode == 0, p.stderr[-3000:]
+        lines = p.stdout.splitlines()
+        assert lines and lines[0] == "#driver 4.0.1", p.stdout[:500]
+        results = []
+        for line in lines[1:]:
+            if line == "#query":
+                results.append([])
+            elif line.startswith("="):
+                results[-1].append(tuple(_jdbc_value(c) for c in line[1:].split("\t")))
+        assert len(results) == len(statements), p.stdout[-2000:]
+        return results
+
+    return run
 
 
 @pytest.fixture(scope="session")

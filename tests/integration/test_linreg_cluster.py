@@ -1,7 +1,7 @@
 """The product on the real cluster: jobs on YARN over HDFS, results in Hive, snapshots in
-HBase, locks in ZooKeeper.  Every README HiveQL example runs here."""
+HBase, locks in ZooKeeper.  Every README HiveQL example runs here,
+through PyHive and through Hive's JDBC driver."""
 
-import glob
 import json
 import os
 import re
@@ -20,7 +20,6 @@ from tests.functional.helpers import (LINREG, ROOT, coef_vector, run_inline, sta
 pytestmark = pytest.mark.integration
 
 README_SQL = re.compile(r"```sql\n(.*?)```", re.S)
-BEELINE_PROMPT = re.compile(r"^(\d+: jdbc:\S*> )+")
 
 
 @pytest.fixture(scope="module")
@@ -101,26 +100,13 @@ def _hive_rows(cluster_info, sql):
         conn.close()
 
 
-def _beeline(cluster_info, sql):
-    """The second client: beeline over JDBC (Hive's own JDBC driver)."""
-    from mrlinreg.cluster.paths import default_cache
-
-    found = sorted(glob.glob(str(default_cache() / "pyspark-*" / "pyspark" / "bin" / "beeline")))
-    assert found, "beeline (shipped with pyspark) not found in the cluster cache"
-    url = f"jdbc:hive2://{cluster_info.hive_host}:{cluster_info.hive_port}/default"
-    env = dict(os.environ, SPARK_HOME=os.path.dirname(os.path.dirname(found[-1])))
-    p = subprocess.run([found[-1], "-u", url, "-n", "mrlinreg", "--silent=true",
-                        "--showHeader=false", "--outputformat=csv2", "-e", sql],
-                       capture_output=True, text=True, env=env, timeout=300,
-                       stdin=subprocess.DEVNULL)
-    assert p.returncode == 0, p.stderr[-2000:]
-    # without a terminal beeline echoes its prompt before the first row
-    lines = [BEELINE_PROMPT.sub("", line) for line in p.stdout.splitlines()]
-    return [line.split(",") for line in lines if line.strip()]
+def _exact(rows):
+    """Rows with every double as its exact hex form (so -0.0 differs from 0.0)."""
+    return [tuple(v.hex() if isinstance(v, float) else v for v in row) for row in rows]
 
 
 def test_pipeline_on_the_cluster_then_hiveql(hdfs_data, local_data, cluster_env, cluster_info,
-                                             run_tag):
+                                             run_tag, hive_jdbc):
     base, X, y = hdfs_data
     d, _, _ = local_data
     p = subprocess.run(
@@ -163,11 +149,14 @@ def test_pipeline_on_the_cluster_then_hiveql(hdfs_data, local_data, cluster_env,
     assert pred[0][3] == pytest.approx(
         np.mean(np.abs(X[:500] @ coef_vector(rec) + rec["intercept"] - y[:500])), rel=1e-9)
 
-    # a second client (beeline, JDBC) sees the same rows
-    sql = (f"SELECT feature, value FROM linreg.coefficients WHERE run_id = '{run_id}' "
-           "ORDER BY feature_index")
-    via_jdbc = [(f, float(v)) for f, v in _beeline(cluster_info, sql)]
-    assert via_jdbc == [(f, v) for f, v in _hive_rows(cluster_info, sql)]
+    # a second client, Hive's own JDBC driver (4.0.1), runs every README example too and
+    # gives this run's rows exactly as PyHive does (doubles bit for bit). Only this run's
+    # rows: other runs may be published to linreg between the two clients' queries.
+    via_jdbc = hive_jdbc(queries)
+    for sql, by_pyhive, by_jdbc in zip(queries, results, via_jdbc):
+        mine = _exact(r for r in by_pyhive if r[0] == run_id)
+        assert mine, sql
+        assert _exact(r for r in by_jdbc if r[0] == run_id) == mine, sql
 
     # publishing the same run again duplicates nothing
     from mrlinreg.driver.publish import publish_run
