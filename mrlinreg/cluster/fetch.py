@@ -1,7 +1,7 @@
 """Bring the services' jars into the cache: Maven Central for Hadoop, ZooKeeper, HBase
 and Hive (one POM per service under ``poms/`` so versions never clash), PyPI for pyspark
-(only its ``beeline`` client is used, by the integration tests' JDBC check). A finished
-download is marked and never fetched again.
+(used only by the integration tests: Spark SQL reading the results tables through the
+shared metastore). A finished download is marked and never fetched again.
 """
 from __future__ import annotations
 
@@ -166,8 +166,9 @@ def fetch_maven(cache: Path, name: str, java_home: Path) -> Path:
 
 
 def fetch_pyspark(cache: Path) -> Path:
-    """pyspark installed with pip into the cache; only its ``bin/beeline`` (Hive JDBC
-    client) is used, by tests/integration/test_linreg_cluster.py. No Spark service runs."""
+    """pyspark installed with pip into the cache, for tests/integration/test_interop.py
+    (Spark SQL in local mode, in a subprocess, with the Hive jars above as its metastore
+    client). No Spark service runs."""
     target = cache / f"pyspark-{PYSPARK_VERSION}"
     spark_home = target / "pyspark"
     if (target / COMPLETE).exists():
