@@ -20,6 +20,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.parse
 import uuid
 
 import pytest
@@ -118,7 +119,16 @@ def pyhive_sql(hive_endpoint, sql):
 
 
 @pytest.fixture(scope="module")
-def database(hive_endpoint):
+def config():
+    config = load_config()
+    return config.replace(mode="cluster",
+                          retry=type(config.retry)(attempts=2, base_delay_s=1, max_delay_s=1))
+
+
+@pytest.fixture(scope="module")
+def database(config, hive_endpoint, webhdfs):
+    """A database of its own; dropped at the end with its folder (DROP DATABASE leaves
+    the files of EXTERNAL tables whose partitions have their own LOCATION)."""
     name = f"linreg_interop_{uuid.uuid4().hex[:8]}"
     yield name
     from pyhive import hive
@@ -128,14 +138,12 @@ def database(hive_endpoint):
         conn.cursor().execute(f"DROP DATABASE IF EXISTS `{name}` CASCADE")
     finally:
         conn.close()
+    folder = urllib.parse.urlparse(config.hive.warehouse_dir).path.rstrip("/")
+    webhdfs.delete(f"{folder}/{name}.db", recursive=True)
 
 
 @pytest.fixture(scope="module")
-def store(database, webhdfs, hive_endpoint):
-    config = load_config()
-    config = config.replace(mode="cluster",
-                            retry=type(config.retry)(attempts=2, base_delay_s=1,
-                                                     max_delay_s=1))
+def store(config, database):
     with HiveResultsStore.from_config(config, database=database) as store:
         yield store
 
