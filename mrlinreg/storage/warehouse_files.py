@@ -17,6 +17,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from mrlinreg.records import PREDICTION_COLUMNS, TEXT_NULL
+from mrlinreg.storage.errors import InvalidRecordError
 
 
 def hdfs_path(uri: str) -> str:
@@ -74,6 +75,10 @@ def prediction_text(table_spec, rows) -> bytes:
             arr = arr.cast(pa.string())
         arr = pa.array([TEXT_NULL if v is None else v for v in arr.to_pylist()], pa.string())
         text[col.name] = arr
+    for name, arr in text.items():
+        if any(c in v for v in arr.to_pylist() if v is not None for c in "\t\n\r"):
+            raise InvalidRecordError(f"predictions column {name}: a value holds a tab or a "
+                                     "line break, which the table's text files cannot store")
     buf = io.BytesIO()
     if n:
         pacsv.write_csv(pa.table(text), buf, pacsv.WriteOptions(

@@ -195,3 +195,9 @@ def test_record_is_not_modified():
 def test_empty_table_reads_with_schema(store):
     table = store.read_table("metrics")
     assert table.num_rows == 0 and table.column_names == ["name", "value", "run_id"]
+
+
+def test_a_tab_in_a_prediction_is_refused_not_misfiled(store):
+    with pytest.raises(InvalidRecordError, match="tab or a line break"):
+        store.publish_predictions("run-a", "b", [{"input_file": "a\tb.csv", "row_index": 0,
+                                                  "prediction": 1.0}])
