@@ -34,6 +34,11 @@ def database(config):
         conn.cursor().execute(f"DROP DATABASE IF EXISTS `{name}` CASCADE")
     finally:
         conn.close()
+    # the tables are external: their files stay until removed
+    from mrlinreg.storage.warehouse_files import WebHdfsFiles
+
+    WebHdfsFiles(config.hdfs.url, config.hdfs.user).delete(
+        f"{config.hive.warehouse_dir}/{name}.db")
 
 
 @pytest.fixture
