@@ -22,6 +22,9 @@ from mrlinreg.options import PredictOptions
 from mrlinreg.records import ModelRecord
 from mrlinreg.storage.factory import open_results_store
 
+#: Runners whose mappers read the input files' bytes themselves, from a known start.
+OFFSET_RUNNERS = ("inline", "local")
+
 
 def load_model(path, fs) -> ModelRecord:
     """Read a model JSON from a local path or HDFS (through :class:`mrlinreg.fs.FileSystem`)."""
@@ -43,7 +46,7 @@ def prediction_rows(lines):
     for line in lines:
         f, idx, y, p = line.rsplit(",", 3)
         cols["input_file"].append(f.strip('"'))
-        cols["row_index"].append(int(idx))
+        cols["row_index"].append(int(idx) if idx else None)
         cols["y_true"].append(float(y) if y else None)
         cols["prediction"].append(float(p))
     return cols
@@ -56,17 +59,19 @@ def score(model: ModelRecord, opts: PredictOptions, inputs, mrjob_args, fs, conf
     Returns the number of prediction lines.
     """
     fmt, features, _ = resolve_format(inputs, fs, features=model.features, label=model.label,
-                                      require_label=False)
+                                      require_label=False, header=opts.header)
     coef = [model.coefficients[f] for f in features]
     workdir = tempfile.mkdtemp(prefix="mrlinreg-predict-")
     try:
         params = {"format": fmt.to_dict(), "on_bad_row": opts.on_bad_row,
                   "block_rows": opts.block_rows, "coef": coef, "intercept": model.intercept}
         params_path = os.path.join(workdir, "params.json")
-        with open(params_path, "w") as f:
-            json.dump(params, f)
         job = MRPredict(args=["--params", params_path, "--py-files", build_package_zip(workdir),
                               *mrjob_args, *input_files(inputs, fs)])
+        # only runners that feed the mapper the file's own lines know byte offsets
+        params["offsets"] = (job.options.runner or "inline") in OFFSET_RUNNERS
+        with open(params_path, "w") as f:
+            json.dump(params, f)
         lines, count = [], 0
         try:
             with job.make_runner() as runner:

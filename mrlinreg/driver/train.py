@@ -34,7 +34,7 @@ def open_dataset(inputs, fs, opts: TrainOptions) -> Dataset:
     """Resolve the inputs' format and columns (reads only the first line of each file)."""
     fmt, features, label = resolve_format(inputs, fs, delimiter=opts.delimiter,
                                           label=opts.label, features=opts.features,
-                                          schema_path=opts.schema)
+                                          schema_path=opts.schema, header=opts.header)
     return Dataset(tuple(input_files(inputs, fs)), fmt, tuple(features), label)
 
 
@@ -57,7 +57,7 @@ def train_model(opts: TrainOptions, inputs, mrjob_args, fs, config, progress=Non
     data = open_dataset(inputs, fs, opts)
     validation = (open_dataset(opts.validation, fs, TrainOptions(
         delimiter=opts.delimiter, label=data.label, features=data.features,
-        schema=opts.schema)) if opts.validation else None)  # checked before any pass
+        schema=opts.schema, header=opts.header)) if opts.validation else None)  # checked before any pass
     workdir = tempfile.mkdtemp(prefix="mrlinreg-")
     try:
         passes = PassRunner(list(mrjob_args) + list(data.inputs), workdir,

@@ -17,7 +17,7 @@ from mrjob.step import MRStep
 
 from mrlinreg import kernels
 from mrlinreg.codec import decode_array
-from mrlinreg.parsing import RowFormat, parse_block, split_columns
+from mrlinreg.parsing import RowFormat, header_text, parse_block, split_columns
 
 
 def make_accumulator(params):
@@ -53,7 +53,13 @@ class MRLinRegPass(MRJob):
     def mapper_init(self):
         with open(self.options.params) as f:
             self.params = json.load(f)
-        self.fmt = RowFormat.from_dict(self.params["format"])
+        # each file is read by its own column names (the driver read its header)
+        self.input_file = jobconf_from_env("mapreduce.map.input.file", "")
+        default = RowFormat.from_dict(self.params["format"])
+        self.fmt = default.for_file(self.input_file)
+        self.known_file = self.fmt is not default
+        # the file's first line is the header it was sniffed with, if any
+        self.at_file_start = int(jobconf_from_env("mapreduce.map.input.start", "0") or 0) == 0
         self.block_rows = int(self.params.get("block_rows", 8192))
         self.fail_fast = self.params.get("on_bad_row") == "fail"
         self.acc = make_accumulator(self.params)
@@ -63,13 +69,24 @@ class MRLinRegPass(MRJob):
         self.stopped = False
 
     def mapper_collect_rows(self, _, line):
-        if self.stopped or line == self.fmt.header:
+        if self.stopped or self._is_header(line):
             return
         self.buffer.append(line)
         if len(self.buffer) >= self.block_rows:
             self._flush()
         return
         yield  # a generator, as mrjob expects
+
+    def _is_header(self, line):
+        """The header line: a listed file's first line; for a file the driver did not
+        list, any line equal to the first header (the old rule)."""
+        header = self.fmt.header
+        if header is None:
+            return False
+        if self.at_file_start:
+            self.at_file_start = False
+            return header_text(line) == header
+        return not self.known_file and line == header
 
     def _flush(self):
         lines, self.buffer = self.buffer, []
@@ -80,7 +97,7 @@ class MRLinRegPass(MRJob):
                 self.increment_counter("mrlinreg bad rows", reason, 1)
             if self.fail_fast:
                 i, reason = block.bad[0]
-                self.first_bad = {"file": jobconf_from_env("mapreduce.map.input.file", "?"),
+                self.first_bad = {"file": self.input_file or "?",
                                   "reason": reason, "line": lines[i][:500]}
                 self.stopped = True
                 return
