@@ -8,6 +8,7 @@ line reads it from a file first with :func:`load_model`.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -35,9 +36,32 @@ def load_model(path, fs) -> ModelRecord:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise InputError(f"model {path} is not valid JSON: {e}") from None
     try:
-        return ModelRecord.from_json(data)
+        model = ModelRecord.from_json(data)
     except RecordFormatError as e:
         raise InputError(f"model {path}: {e}") from None
+    except (TypeError, ValueError, KeyError) as e:  # e.g. a null where a number belongs
+        raise InputError(f"model {path} is not a model record mrlinreg can read: {e}") \
+            from None
+    check_coefficients(model, f"model {path}")
+    return model
+
+
+def _finite(value) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def check_coefficients(model: ModelRecord, where: str = "the model") -> None:
+    """Refuse a model whose coefficients or intercept are not all finite numbers (a NaN
+    would make every prediction NaN, which the job drops: an empty output, exit 0)."""
+    bad = {name: model.coefficients.get(name) for name in model.features
+           if not _finite(model.coefficients.get(name))}
+    if not _finite(model.intercept):
+        bad["intercept"] = model.intercept
+    if bad:
+        detail = ", ".join(f"{k} = {v!r}" for k, v in bad.items())
+        raise InputError(f"{where} cannot score: its coefficients must be finite numbers, "
+                         f"but {detail}. Train it again")
 
 
 def prediction_rows(lines):
@@ -58,6 +82,7 @@ def score(model: ModelRecord, opts: PredictOptions, inputs, mrjob_args, fs, conf
 
     Returns the number of prediction lines.
     """
+    check_coefficients(model)
     fmt, features, _ = resolve_format(inputs, fs, features=model.features, label=model.label,
                                       require_label=False, header=opts.header)
     coef = [model.coefficients[f] for f in features]
