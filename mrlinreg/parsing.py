@@ -14,7 +14,9 @@ A quoted field spanning lines is out of scope: such lines are bad rows (a field
 holding a newline never converts to a number, and the row count is checked).
 
 Reasons a row is bad: ``blank``, ``field_count``, ``non_numeric``,
-``non_finite``.
+``non_finite``, ``out_of_range`` (a value beyond ``MAX_MAGNITUDE`` = 1e100: its
+square, and sums of squares over any number of rows, would overflow double
+precision in the passes' sums, giving infinities instead of an answer).
 
 Lines may be ``str`` (mrjob's text protocol) or ``bytes`` (the scoring job
 reads raw bytes so that it can count byte offsets).
@@ -32,7 +34,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-BAD_REASONS = ("blank", "field_count", "non_numeric", "non_finite")
+BAD_REASONS = ("blank", "field_count", "non_numeric", "non_finite", "out_of_range")
+MAX_MAGNITUDE = 1e100
 BOM = "\ufeff"
 BOM_BYTES = BOM.encode("utf-8")
 
@@ -219,12 +222,16 @@ def parse_block(lines, fmt: RowFormat) -> ParsedBlock:
         keep[[i for i, _ in bad]] = False
         positions = np.flatnonzero(keep)
     finite = np.isfinite(values).all(axis=1)
-    if not finite.all():
-        idx = np.flatnonzero(~finite)
+    with np.errstate(invalid="ignore"):
+        in_range = (np.abs(values) <= MAX_MAGNITUDE).all(axis=1) | ~finite
+    ok = finite & in_range
+    if not ok.all():
+        idx = np.flatnonzero(~ok)
         where = positions[idx] if bad else idx
-        bad.extend((int(i), "non_finite") for i in where)
+        bad.extend((int(i), "non_finite" if not finite[j] else "out_of_range")
+                   for i, j in zip(where, idx))
         bad.sort()
-        values = values[finite]
+        values = values[ok]
     return ParsedBlock(values, bad)
 
 

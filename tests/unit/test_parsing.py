@@ -134,3 +134,10 @@ def test_per_file_formats_round_trip_and_fall_back():
     assert back == fmt
     assert back.for_file("file:///d/a.csv") == a
     assert back.for_file("/d/other.csv") is back
+
+
+def test_values_whose_squares_overflow_are_out_of_range():
+    lines = ["1,2,3", "1e155,2,3", "1,2,-2e100", "1e100,2,inf", "4,5,6"]
+    block = parse_block(lines, FMT)
+    assert block.bad == [(1, "out_of_range"), (2, "out_of_range"), (3, "non_finite")]
+    np.testing.assert_array_equal(block.values, [[1, 2, 3], [4, 5, 6]])
