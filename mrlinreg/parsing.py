@@ -14,9 +14,10 @@ A quoted field spanning lines is out of scope: such lines are bad rows (a field
 holding a newline never converts to a number, and the row count is checked).
 
 Reasons a row is bad: ``blank``, ``field_count``, ``non_numeric``,
-``non_finite``, ``out_of_range`` (a value beyond ``MAX_MAGNITUDE`` = 1e100: its
-square, and sums of squares over any number of rows, would overflow double
-precision in the passes' sums, giving infinities instead of an answer).
+``non_finite``, and ``out_of_range`` when the caller gives a ``max_magnitude``
+(training passes use ``MAX_MAGNITUDE`` = 1e100: beyond it a square, and sums of
+squares over any number of rows, overflow double precision in the passes' sums,
+giving infinities instead of an answer; scoring needs no such limit).
 
 Lines may be ``str`` (mrjob's text protocol) or ``bytes`` (the scoring job
 reads raw bytes so that it can count byte offsets).
@@ -204,12 +205,12 @@ def _parse_bisect(lines, offset, fmt, good, bad):
         _parse_bisect(lines[mid:], offset + mid, fmt, good, bad)
 
 
-def parse_block(lines, fmt: RowFormat) -> ParsedBlock:
+def parse_block(lines, fmt: RowFormat, max_magnitude: float | None = None) -> ParsedBlock:
     """Parse a list of text lines (without line ends) into a float64 matrix.
 
-    Returns only the rows whose every field is a finite number; the bad rows'
-    positions and reasons come in ``ParsedBlock.bad``.  Good rows keep their
-    order.
+    Returns only the rows whose every field is a finite number (of magnitude at
+    most ``max_magnitude``, when given); the bad rows' positions and reasons come
+    in ``ParsedBlock.bad``.  Good rows keep their order.
     """
     if not lines:
         return ParsedBlock(np.empty((0, fmt.n_columns)), [])
@@ -222,8 +223,10 @@ def parse_block(lines, fmt: RowFormat) -> ParsedBlock:
         keep[[i for i, _ in bad]] = False
         positions = np.flatnonzero(keep)
     finite = np.isfinite(values).all(axis=1)
-    with np.errstate(invalid="ignore"):
-        in_range = (np.abs(values) <= MAX_MAGNITUDE).all(axis=1) | ~finite
+    in_range = np.ones(len(values), dtype=bool)
+    if max_magnitude is not None:
+        with np.errstate(invalid="ignore"):
+            in_range = (np.abs(values) <= max_magnitude).all(axis=1) | ~finite
     ok = finite & in_range
     if not ok.all():
         idx = np.flatnonzero(~ok)

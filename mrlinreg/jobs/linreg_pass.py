@@ -17,7 +17,8 @@ from mrjob.step import MRStep
 
 from mrlinreg import kernels
 from mrlinreg.codec import decode_array
-from mrlinreg.parsing import RowFormat, header_text, parse_block, split_columns
+from mrlinreg.parsing import (MAX_MAGNITUDE, RowFormat, header_text, parse_block,
+                              split_columns)
 
 
 def make_accumulator(params):
@@ -90,7 +91,7 @@ class MRLinRegPass(MRJob):
 
     def _flush(self):
         lines, self.buffer = self.buffer, []
-        block = parse_block(lines, self.fmt)
+        block = parse_block(lines, self.fmt, MAX_MAGNITUDE)  # no overflowing squares
         if block.bad:
             for i, reason in block.bad:
                 self.bad_counts[reason] = self.bad_counts.get(reason, 0) + 1
