@@ -59,6 +59,7 @@ class Resume:
     context: DataContext
     solver_state: SolverState
     history: list  # of HistoryEntry
+    passes: int = 0  # MapReduce passes the run made before it stopped
 
 
 @dataclass
