@@ -30,8 +30,8 @@ import yaml
 
 from mrlinreg.errors import InputError
 from mrlinreg.fs import FileSystem, is_remote, local_path
-from mrlinreg.parsing import (HeaderError, RowFormat, field_count, file_key, header_names,
-                              header_text, looks_like_header)
+from mrlinreg.parsing import (HeaderError, RowFormat, clean_line, field_count, file_key,
+                              header_names, header_text, looks_like_header)
 
 HEADER_MODES = ("auto", "yes", "no")
 SNIFF_BYTES = 1 << 16     # enough for a header and some rows
@@ -116,9 +116,11 @@ def read_heads(files, fs) -> dict:
     return out
 
 
-def _field_count_mode(lines, delimiter):
-    counts = Counter(field_count(line, delimiter) for line in lines if line.strip())
-    return counts
+def _field_counts(lines, delimiter):
+    """How many data lines have each field count (blank ones, as the parser sees them,
+    are left out: they are bad rows, not evidence of a layout)."""
+    return Counter(field_count(line, delimiter) for line in lines
+                   if clean_line(line, delimiter).strip())
 
 
 class _Sniffed:
@@ -132,8 +134,8 @@ def sniff_files(heads: dict, delimiter: str, header_mode: str) -> list:
     """Per non-empty file: its header line (or None), its names, its rows' field counts."""
     out = []
     for path, lines in heads.items():
-        if not lines or not any(line.strip() for line in lines):
-            continue  # an empty file holds no rows: nothing to read by name
+        if not any(clean_line(line, delimiter).strip() for line in lines):
+            continue  # an empty (or blank) file holds no rows: nothing to read by name
         first = lines[0]
         has_header = header_mode == "yes" or (header_mode == "auto" and
                                               looks_like_header(first, delimiter))
@@ -145,7 +147,7 @@ def sniff_files(heads: dict, delimiter: str, header_mode: str) -> list:
                 raise InputError(f"input file {path}: {e}") from None
         data = lines[1:] if has_header else lines
         out.append(_Sniffed(path, header_text(first) if has_header else None, names,
-                            _field_count_mode(data, delimiter)))
+                            _field_counts(data, delimiter)))
     return out
 
 
@@ -163,9 +165,9 @@ def _check_file(s: _Sniffed, reference, ref_from):
                              "hold the same columns (in any order)")
         expected, where = len(s.names), "its header has"
     else:
-        expected, where = len(reference), f"{ref_from} has"
-    if s.counts and expected not in s.counts:
-        got = s.counts.most_common(1)[0][0]
+        expected, where = len(reference), f"the dataset ({ref_from}) has"
+    got, times = s.counts.most_common(1)[0] if s.counts else (expected, 0)
+    if expected not in s.counts and times >= 2:  # one odd line is a bad row, not a layout
         hint = (" (a header of other data, or the wrong delimiter?)" if s.names is not None
                 else " (is its first line a header? see <opt:header>)")
         raise InputError(f"input file {s.path}: {where} {expected} columns but its rows have "
@@ -197,10 +199,9 @@ def resolve_format(paths, fs, *, delimiter=None, label=None, features=None, sche
         reference, ref_from = list(schema["columns"]), f"the schema {schema_path}"
     elif with_header:
         reference, ref_from = with_header[0].names, f"the header of {with_header[0].path}"
-    else:
-        counts = sniffed[0].counts
-        k = counts.most_common(1)[0][0] if counts else 0
-        reference, ref_from = [f"c{i}" for i in range(k)], f"the first file {sniffed[0].path}"
+    else:  # the field count most rows have (one odd file of bad rows does not decide)
+        k = sum((s.counts for s in sniffed), Counter()).most_common(1)[0][0]
+        reference, ref_from = [f"c{i}" for i in range(k)], "the input's rows"
     if len(set(reference)) != len(reference):
         raise InputError(f"column names repeat in {ref_from}: {reference}")
     for s in sniffed:
