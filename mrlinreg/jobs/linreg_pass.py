@@ -8,6 +8,9 @@ as ``python linreg_pass.py --mapper ...``; it never imports the driver.
 """
 
 import json
+import os
+import threading
+import time
 
 import mrlinreg.compat  # noqa: F401  (before mrjob: Python 3.12+)
 from mrjob.compat import jobconf_from_env
@@ -39,6 +42,31 @@ def make_accumulator(params):
     raise ValueError(f"unknown pass kind {kind!r}")
 
 
+def exit_with_driver(driver_pid, poll_s=1.0):
+    """Stop this task process soon after the driver that started it is gone.
+
+    With ``-r local`` the tasks are processes of a process pool; a driver killed by
+    SIGKILL (or SIGTERM, which skips its clean-up) would leave them reading their
+    split to the end.  A daemon thread checks once per ``poll_s`` that the driver
+    still exists.  Only the local runner sets ``driver_pid`` (on a cluster the driver
+    is on another machine; the inline runner's task is the driver itself).
+    """
+    if not driver_pid or int(driver_pid) == os.getpid():
+        return
+
+    def watch():
+        while True:
+            time.sleep(poll_s)
+            try:
+                os.kill(int(driver_pid), 0)
+            except ProcessLookupError:
+                os._exit(3)
+            except PermissionError:  # exists, another user's: still alive
+                pass
+
+    threading.Thread(target=watch, name="exit-with-driver", daemon=True).start()
+
+
 class MRLinRegPass(MRJob):
     """One pass over the data: partial sums per mapper, one reducer adds them."""
 
@@ -54,6 +82,7 @@ class MRLinRegPass(MRJob):
     def mapper_init(self):
         with open(self.options.params) as f:
             self.params = json.load(f)
+        exit_with_driver(self.params.get("driver_pid"))
         # each file is read by its own column names (the driver read its header)
         self.input_file = jobconf_from_env("mapreduce.map.input.file", "")
         default = RowFormat.from_dict(self.params["format"])
