@@ -19,6 +19,7 @@ SOLVERS = ("gd", "cg", "newton", "qr")
 STRATEGIES = ("auto", "passes", "stats")
 LINE_SEARCHES = ("armijo", "none")
 BAD_ROW_POLICIES = ("skip", "fail")
+HEADER_MODES = ("auto", "yes", "no")
 
 #: Options that change the iterates: a resumed run must use the same ones.
 FINGERPRINT_FIELDS = ("solver", "strategy", "learning_rate", "line_search", "tol",
@@ -33,6 +34,7 @@ class TrainOptions:
     features: tuple | None = None
     schema: str | None = None
     delimiter: str | None = None
+    header: str = "auto"
     solver: str = "gd"
     strategy: str = "auto"
     learning_rate: float = 1.0
@@ -61,6 +63,7 @@ class TrainOptions:
         _choice(self, "strategy", STRATEGIES)
         _choice(self, "line_search", LINE_SEARCHES)
         _choice(self, "on_bad_row", BAD_ROW_POLICIES)
+        _choice(self, "header", HEADER_MODES)
         if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
             raise OptionError("<opt:learning_rate> must be a positive number", "learning_rate")
         if not (math.isfinite(self.tol) and 0 < self.tol < 1):
@@ -96,6 +99,8 @@ class TrainOptions:
     def fingerprint(self, features, label, inputs) -> dict:
         """What a resumed run must share with the run it continues."""
         fp = {k: getattr(self, k) for k in FINGERPRINT_FIELDS}
+        if self.header != "auto":  # runs stored before the option existed read "auto"
+            fp["header"] = self.header
         fp.update(features=list(features), label=label, inputs=list(inputs))
         return fp
 
@@ -118,12 +123,14 @@ class PredictOptions:
     output: str | None = None
     publish: bool = False
     on_bad_row: str = "skip"
+    header: str = "auto"
     block_rows: int = 8192
     quiet: bool = False
     extra: dict = field(default_factory=dict)
 
     def validate(self) -> "PredictOptions":
         _choice(self, "on_bad_row", BAD_ROW_POLICIES)
+        _choice(self, "header", HEADER_MODES)
         if not self.model:
             raise OptionError("<opt:model> is required: the model JSON written by training",
                               "model")

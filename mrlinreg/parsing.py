@@ -7,20 +7,52 @@ rows among ``m`` costs about ``b * log2(m)`` extra reader calls and the good
 rows are still parsed in bulk.  Non-finite values (``nan``, ``inf``) parse as
 floats and are removed afterwards with one vectorised mask.
 
+What is tolerated, on the whole block at once (byte replacements, no per-row
+Python): a UTF-8 byte order mark at the start of a line, ``\\r\\n`` line ends,
+RFC 4180 quoting of fields (``"1.5"``) and one trailing delimiter per line.
+A quoted field spanning lines is out of scope: such lines are bad rows (a field
+holding a newline never converts to a number, and the row count is checked).
+
 Reasons a row is bad: ``blank``, ``field_count``, ``non_numeric``,
-``non_finite``.
+``non_finite``, and ``out_of_range`` when the caller gives a ``max_magnitude``
+(training passes use ``MAX_MAGNITUDE`` = 1e100: beyond it a square, and sums of
+squares over any number of rows, overflow double precision in the passes' sums,
+giving infinities instead of an answer; scoring needs no such limit).
+
+Lines may be ``str`` (mrjob's text protocol) or ``bytes`` (the scoring job
+reads raw bytes so that it can count byte offsets).
 """
 
 from __future__ import annotations
 
+import csv
 import io
+import posixpath
 from dataclasses import dataclass, field
+from urllib.parse import urlparse
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-BAD_REASONS = ("blank", "field_count", "non_numeric", "non_finite")
+BAD_REASONS = ("blank", "field_count", "non_numeric", "non_finite", "out_of_range")
+MAX_MAGNITUDE = 1e100
+BOM = "\ufeff"
+BOM_BYTES = BOM.encode("utf-8")
+
+
+class HeaderError(ValueError):
+    """A header line that cannot name the columns (the driver says which file)."""
+
+
+def file_key(path: str) -> str:
+    """The key of an input file, equal for the driver's path and the task's
+    ``mapreduce.map.input.file``: ``file:///a/b``, ``file:/a/b`` and ``/a/b`` give
+    ``/a/b``; ``hdfs://nn:8020/a/b`` and ``hdfs:///a/b`` give ``/a/b`` too (the
+    authority is left out: Hadoop qualifies paths the user did not)."""
+    if "://" in path or path.startswith("file:"):
+        path = urlparse(path).path
+    return posixpath.normpath(path) if path else path
 
 
 @dataclass(frozen=True)
@@ -38,8 +70,12 @@ class RowFormat:
     label_idx : int or None
         Position of the label column (None when scoring data without labels).
     header : str or None
-        The header line exactly as it appears; lines equal to it are skipped
-        wherever they occur (every file of a directory may start with it).
+        The header line as it appears (without a BOM or line end).  For a file of
+        ``files`` it is skipped only as the file's first line; for the default
+        format (a file the driver did not list) wherever it occurs.
+    files : tuple of (str, RowFormat)
+        Per input file (keyed by :func:`file_key`), its own layout: every file is
+        read by column name, whatever the order of its columns.
     """
 
     delimiter: str
@@ -47,15 +83,27 @@ class RowFormat:
     feature_idx: tuple
     label_idx: int | None
     header: str | None = None
+    files: tuple = ()
+
+    def for_file(self, path: str) -> "RowFormat":
+        """The format of the file at ``path`` (this default when it is not listed)."""
+        key = file_key(path or "")
+        for k, fmt in self.files:
+            if k == key:
+                return fmt
+        return self
 
     def to_dict(self) -> dict:
-        return {
+        d = {
             "delimiter": self.delimiter,
             "n_columns": self.n_columns,
             "feature_idx": list(self.feature_idx),
             "label_idx": self.label_idx,
             "header": self.header,
         }
+        if self.files:
+            d["files"] = {k: f.to_dict() for k, f in self.files}
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "RowFormat":
@@ -65,6 +113,7 @@ class RowFormat:
             feature_idx=tuple(int(i) for i in d["feature_idx"]),
             label_idx=None if d["label_idx"] is None else int(d["label_idx"]),
             header=d.get("header"),
+            files=tuple((k, cls.from_dict(v)) for k, v in d.get("files", {}).items()),
         )
 
 
@@ -80,23 +129,39 @@ class ParsedBlock:
     bad: list = field(default_factory=list)
 
 
+def _block_bytes(lines, delimiter: str) -> bytes:
+    """The lines as one CSV text: BOMs at line starts, ``\\r`` before line ends and one
+    trailing delimiter per line removed (three byte replacements on the whole block)."""
+    if isinstance(lines[0], (bytes, bytearray)):
+        data = b"\n".join(lines) + b"\n"
+    else:
+        data = ("\n".join(lines) + "\n").encode("utf-8")
+    data = data.replace(b"\r\n", b"\n")
+    if BOM_BYTES in data:
+        data = data.replace(b"\n" + BOM_BYTES, b"\n")
+        if data.startswith(BOM_BYTES):
+            data = data[len(BOM_BYTES):]
+    return data.replace(delimiter.encode("utf-8") + b"\n", b"\n")
+
+
 def _read(lines, fmt: RowFormat) -> np.ndarray:
     """Parse lines with pyarrow; raise ``pa.ArrowInvalid`` on any malformed row."""
-    data = ("\n".join(lines) + "\n").encode("utf-8")
+    data = _block_bytes(lines, fmt.delimiter)
     names = [f"c{i}" for i in range(fmt.n_columns)]
     table = pacsv.read_csv(
         io.BytesIO(data),
         read_options=pacsv.ReadOptions(column_names=names, use_threads=False),
         parse_options=pacsv.ParseOptions(
-            delimiter=fmt.delimiter, ignore_empty_lines=False, quote_char=False
-        ),
+            delimiter=fmt.delimiter, ignore_empty_lines=False, quote_char='"',
+            newlines_in_values=False),
         convert_options=pacsv.ConvertOptions(
             column_types={n: pa.float64() for n in names},
             null_values=[],
             strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
         ),
     )
-    if table.num_rows != len(lines):  # defensive: never mis-align rows
+    if table.num_rows != len(lines):  # a quote spanning lines joins rows: never mis-align
         raise pa.ArrowInvalid("row count mismatch")
     out = np.empty((table.num_rows, fmt.n_columns), dtype=np.float64)
     for j, col in enumerate(table.columns):
@@ -104,10 +169,26 @@ def _read(lines, fmt: RowFormat) -> np.ndarray:
     return out
 
 
-def _reason(line: str, fmt: RowFormat) -> str:
-    if not line.strip():
+def clean_line(line, delimiter: str) -> str:
+    """One line as the block parser sees it: text, no BOM, no ``\\r``, no trailing delimiter."""
+    text = line.decode("utf-8", "replace") if isinstance(line, (bytes, bytearray)) else line
+    text = text.lstrip(BOM)
+    if text.endswith("\r"):
+        text = text[:-1]
+    return text[:-1] if text.endswith(delimiter) else text
+
+
+def split_fields(line, delimiter: str) -> list:
+    """The fields of one line by RFC 4180 (quotes removed), after :func:`clean_line`."""
+    text = clean_line(line, delimiter)
+    return next(csv.reader([text], delimiter=delimiter), [""])
+
+
+def _reason(line, fmt: RowFormat) -> str:
+    text = clean_line(line, fmt.delimiter)
+    if not text.strip():
         return "blank"
-    if line.count(fmt.delimiter) + 1 != fmt.n_columns:
+    if len(next(csv.reader([text], delimiter=fmt.delimiter), [])) != fmt.n_columns:
         return "field_count"
     return "non_numeric"
 
@@ -124,12 +205,12 @@ def _parse_bisect(lines, offset, fmt, good, bad):
         _parse_bisect(lines[mid:], offset + mid, fmt, good, bad)
 
 
-def parse_block(lines, fmt: RowFormat) -> ParsedBlock:
+def parse_block(lines, fmt: RowFormat, max_magnitude: float | None = None) -> ParsedBlock:
     """Parse a list of text lines (without line ends) into a float64 matrix.
 
-    Returns only the rows whose every field is a finite number; the bad rows'
-    positions and reasons come in ``ParsedBlock.bad``.  Good rows keep their
-    order.
+    Returns only the rows whose every field is a finite number (of magnitude at
+    most ``max_magnitude``, when given); the bad rows' positions and reasons come
+    in ``ParsedBlock.bad``.  Good rows keep their order.
     """
     if not lines:
         return ParsedBlock(np.empty((0, fmt.n_columns)), [])
@@ -138,15 +219,22 @@ def parse_block(lines, fmt: RowFormat) -> ParsedBlock:
     values = np.vstack(good) if good else np.empty((0, fmt.n_columns))
     if bad:
         # good-row positions are needed to place non-finite rows among them
-        bad_set = {i for i, _ in bad}
-        positions = np.array([i for i in range(len(lines)) if i not in bad_set])
+        keep = np.ones(len(lines), dtype=bool)
+        keep[[i for i, _ in bad]] = False
+        positions = np.flatnonzero(keep)
     finite = np.isfinite(values).all(axis=1)
-    if not finite.all():
-        idx = np.flatnonzero(~finite)
+    in_range = np.ones(len(values), dtype=bool)
+    if max_magnitude is not None:
+        with np.errstate(invalid="ignore"):
+            in_range = (np.abs(values) <= max_magnitude).all(axis=1) | ~finite
+    ok = finite & in_range
+    if not ok.all():
+        idx = np.flatnonzero(~ok)
         where = positions[idx] if bad else idx
-        bad.extend((int(i), "non_finite") for i in where)
+        bad.extend((int(i), "non_finite" if not finite[j] else "out_of_range")
+                   for i, j in zip(where, idx))
         bad.sort()
-        values = values[finite]
+        values = values[ok]
     return ParsedBlock(values, bad)
 
 
@@ -157,11 +245,50 @@ def split_columns(values: np.ndarray, fmt: RowFormat):
     return X, y
 
 
-def looks_like_header(line: str, delimiter: str) -> bool:
-    """A first line is a header when any of its fields is not a number."""
-    for field_ in line.split(delimiter):
-        try:
-            float(field_)
-        except ValueError:
-            return True
-    return False
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def looks_like_header(line, delimiter: str) -> bool:
+    """A first line is a header when any of its fields is non-empty and not a number
+    (quotes, a BOM and a trailing delimiter are looked through; an empty field is a
+    missing value, not a name)."""
+    return any(f.strip() and not _is_number(f) for f in split_fields(line, delimiter))
+
+
+def header_names(line, delimiter: str) -> list:
+    """The column names of a header line (RFC 4180 quotes removed, spaces stripped).
+
+    Raises
+    ------
+    HeaderError
+        A name is empty or repeats, or a quote is left open.
+    """
+    text = clean_line(line, delimiter)
+    if text.count('"') % 2:
+        raise HeaderError(f"its header line has an unbalanced quote: {text[:200]!r}")
+    names = [n.strip() for n in split_fields(text, delimiter)]
+    empty = [i for i, n in enumerate(names) if not n]
+    if empty:
+        raise HeaderError(f"its header has an empty column name at position {empty[0] + 1} "
+                          f"of {len(names)}: {text[:200]!r}")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise HeaderError(f"column names repeat in its header: {repeated}")
+    return names
+
+
+def header_text(line) -> str:
+    """A first line as a header is stored and compared: without a BOM or a ``\\r``."""
+    text = line.decode("utf-8", "replace") if isinstance(line, (bytes, bytearray)) else line
+    text = text.lstrip(BOM)
+    return text[:-1] if text.endswith("\r") else text
+
+
+def field_count(line, delimiter: str) -> int:
+    """How many fields a data line has, as the block parser counts them."""
+    return len(split_fields(line, delimiter))

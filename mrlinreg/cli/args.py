@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import argparse
 
-from mrlinreg.options import (BAD_ROW_POLICIES, LINE_SEARCHES, SOLVERS, STRATEGIES,
-                              PredictOptions, TrainOptions)
+from mrlinreg.options import (BAD_ROW_POLICIES, HEADER_MODES, LINE_SEARCHES, SOLVERS,
+                              STRATEGIES, PredictOptions, TrainOptions)
+
+HEADER_HELP = ("is each file's first line a header? auto (default): when a field is not a "
+               "number; yes; no (a first row with strings is then a bad row, never dropped)")
 
 
 def flag(field: str) -> str:
@@ -27,6 +30,7 @@ def add_model_args(parser) -> None:
     g.add_argument("--features", help="comma-separated feature columns (default: all others)")
     g.add_argument("--schema", help="dataset schema file (YAML) naming the columns")
     g.add_argument("--delimiter", default=None, help="field delimiter (default: ',' or the schema's)")
+    g.add_argument("--header", choices=HEADER_MODES, default="auto", help=HEADER_HELP)
     g.add_argument("--solver", choices=SOLVERS, default="gd",
                    help="gd: gradient descent (default); cg: conjugate gradient; "
                         "newton: Newton's method; qr: one-pass exact tall-and-skinny QR")
@@ -91,6 +95,7 @@ def add_predict_args(parser) -> None:
     g.add_argument("--publish", action="store_true",
                    help="publish to the predictions table of the model's run")
     g.add_argument("--on-bad-row", choices=BAD_ROW_POLICIES, default="skip")
+    g.add_argument("--header", choices=HEADER_MODES, default="auto", help=HEADER_HELP)
     g.add_argument("--block-rows", type=int, default=8192)
 
 
@@ -135,4 +140,5 @@ def train_options(ns) -> TrainOptions:
 def predict_options(ns) -> PredictOptions:
     return PredictOptions(model=ns.model, output=ns.output, publish=ns.publish,
                           on_bad_row=ns.on_bad_row, block_rows=ns.block_rows,
+                          header=ns.header,
                           quiet=bool(getattr(ns, "quiet", False))).validate()

@@ -16,6 +16,13 @@ computes the same iterates as an uninterrupted one.  After the last iteration
 the last snapshot is written once more with ``run.finished = 1``: a finished run
 is a model version, not something to resume.
 
+Each snapshot also carries ``run.passes``, the MapReduce passes of the run so far
+(across resumes), and the run's context ``run.input_stamps``: each local input
+file's size and modification time when the run started.  A resume refuses when
+they changed (the context's moments would describe other data).  When the latest
+snapshot is corrupt or its file was deleted, resume falls back to the newest
+intact snapshot of the model (with a warning).
+
 Snapshots written before this layout (format 1: every snapshot carried
 ``ctx.*``, ``run.fingerprint`` and the whole ``run.history``) are still resumed.
 """
@@ -23,11 +30,33 @@ Snapshots written before this layout (format 1: every snapshot carried
 from __future__ import annotations
 
 import json
+import logging
+import os
 
 from mrlinreg.driver.training import Resume
 from mrlinreg.errors import ResumeError
+from mrlinreg.fs import is_remote, local_path
 from mrlinreg.records import DataContext, HistoryEntry, SolverState
+from mrlinreg.storage.errors import StorageError
 from mrlinreg.storage.snapshot_format import Snapshot, utc_now
+
+log = logging.getLogger(__name__)
+
+
+def input_stamps(files) -> dict:
+    """``{path: [size, mtime_ns]}`` of the local input files (remote ones are not
+    stamped: listing 5,000 part files' times costs more than it protects)."""
+    out = {}
+    for path in files:
+        if is_remote(path):
+            continue
+        try:
+            st = os.stat(local_path(path))
+        except OSError:
+            out[path] = None
+            continue
+        out[path] = [st.st_size, st.st_mtime_ns]
+    return out
 
 RUN_FORMAT_VERSION = 2
 
@@ -35,9 +64,12 @@ RUN_FORMAT_VERSION = 2
 class SnapshotWriter:
     """``TrainingRun.on_iteration``: the run's context once, then one snapshot per iteration."""
 
-    def __init__(self, store, model_name, run_id, fingerprint, resumed=False):
+    def __init__(self, store, model_name, run_id, fingerprint, resumed=False, stamps=None,
+                 passes=lambda: 0):
         self.store, self.model_name, self.run_id = store, model_name, run_id
         self.fp_json = json.dumps(fingerprint, sort_keys=True)
+        self.stamps_json = json.dumps(stamps or {}, sort_keys=True)
+        self.passes = passes  # the run's passes so far, earlier sessions included
         self.context_saved = resumed
         self.last = None
 
@@ -45,12 +77,13 @@ class SnapshotWriter:
         if not self.context_saved:
             values = {f"ctx.{k}": v for k, v in context.to_values().items()}
             values.update({"run.fingerprint": self.fp_json, "run.solver": state.solver,
-                           "run.format_version": RUN_FORMAT_VERSION})
+                           "run.format_version": RUN_FORMAT_VERSION,
+                           "run.input_stamps": self.stamps_json})
             self.store.put_run(self.model_name, self.run_id, values)
             self.context_saved = True
         values = {f"solver.{k}": v for k, v in state.to_values().items()}
         values.update({"run.elapsed_s": None if entry is None else entry.elapsed_s,
-                       "run.finished": int(finished)})
+                       "run.finished": int(finished), "run.passes": int(self.passes())})
         self.store.put(Snapshot(model_name=self.model_name, run_id=self.run_id,
                                 iteration=int(step.iteration), weights=state.w,
                                 loss=float(step.loss), grad_norm=float(step.grad_norm),
@@ -64,9 +97,31 @@ class SnapshotWriter:
             self(*self.last, finished=True)
 
 
-def load_resume(store, model_name, fingerprint) -> Resume:
+def latest_intact(store, model_name, warn=log.warning):
+    """The model's latest snapshot; when it is corrupt, or the latest pointer names a
+    deleted file, the newest intact one (the store's ``latest_intact``)."""
+    problem = None
+    try:
+        snap = store.latest(model_name)
+    except StorageError as e:
+        snap, problem = None, str(e)
+    if snap is not None:
+        return snap
+    fallback = getattr(store, "latest_intact", None)
+    snap = fallback(model_name) if fallback is not None else None
+    if snap is not None:
+        warn(f"the latest snapshot of model {model_name!r} is "
+             f"{'unreadable (' + problem + ')' if problem else 'missing'}; resuming from "
+             f"the newest intact one, run {snap.run_id} iteration {snap.iteration}")
+    elif problem:
+        raise ResumeError(f"cannot resume model {model_name!r}: {problem}, and no earlier "
+                          "snapshot is intact; train without <opt:resume>")
+    return snap
+
+
+def load_resume(store, model_name, fingerprint, stamps=None, warn=log.warning) -> Resume:
     """Rebuild the state of the model's last, unfinished run from its snapshots."""
-    snap = store.latest(model_name)
+    snap = latest_intact(store, model_name, warn)
     if snap is None:
         raise ResumeError(f"nothing to resume: model {model_name!r} has no snapshots; "
                           "train without <opt:resume>")
@@ -88,14 +143,35 @@ def load_resume(store, model_name, fingerprint) -> Resume:
                               "<opt:resume>")
         history = [HistoryEntry(s.iteration, s.loss, s.grad_norm, s.step,
                                 s.solver_state.get("run.elapsed_s"))
-                   for s in store.history(model_name, snap.run_id)
+                   for s in _history(store, model_name, snap.run_id)
                    if 1 <= s.iteration <= snap.iteration]
         state = SolverState.from_values(snap.weights, {
             k[len("solver."):]: v for k, v in st.items() if k.startswith("solver.")})
     _check_fingerprint(json.loads(run["run.fingerprint"]), fingerprint, snap.run_id, model_name)
+    if stamps is not None and "run.input_stamps" in run:
+        _check_stamps(json.loads(run["run.input_stamps"]), stamps, snap.run_id, model_name)
     context = DataContext.from_values({k[len("ctx."):]: v for k, v in run.items()
                                        if k.startswith("ctx.")})
-    return Resume(run_id=snap.run_id, context=context, solver_state=state, history=history)
+    return Resume(run_id=snap.run_id, context=context, solver_state=state, history=history,
+                  passes=int(st.get("run.passes", 0) or 0))
+
+
+def _history(store, model_name, run_id):
+    try:
+        return store.history(model_name, run_id, skip_corrupt=True)
+    except TypeError:  # a store without the option
+        return store.history(model_name, run_id)
+
+
+def _check_stamps(stored, now, run_id, model_name):
+    changed = sorted(p for p in set(stored) | set(now) if stored.get(p) != now.get(p))
+    if changed:
+        shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5
+                                          else "")
+        raise ResumeError(f"cannot resume run {run_id} of model {model_name!r}: the input "
+                          f"changed since the run started ({shown}: size or modification "
+                          "time differs); its statistics describe the old data. Train "
+                          "without <opt:resume>")
 
 
 def _check_fingerprint(stored, fp, run_id, model_name):

@@ -71,10 +71,12 @@ class PassRunner:
     def run(self, params: dict) -> PassResult:
         params = dict(params, block_rows=self.block_rows, on_bad_row=self.on_bad_row)
         fd, path = tempfile.mkstemp(prefix="params-", suffix=".json", dir=self.workdir)
-        with os.fdopen(fd, "w") as f:
-            json.dump(params, f)
         args = ["--params", path, "--py-files", self.package_zip] + self.job_args
         job = MRLinRegPass(args=args)
+        if job.options.runner == "local":  # tasks on this machine: they stop when we die
+            params["driver_pid"] = os.getpid()
+        with os.fdopen(fd, "w") as f:
+            json.dump(params, f)
         self.passes += 1
         try:
             with job.make_runner() as runner:

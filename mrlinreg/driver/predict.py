@@ -24,6 +24,9 @@ from mrlinreg.options import PredictOptions
 from mrlinreg.records import ModelRecord
 from mrlinreg.storage.factory import open_results_store
 
+#: Runners whose mappers read the input files' bytes themselves, from a known start.
+OFFSET_RUNNERS = ("inline", "local")
+
 
 def load_model(path, fs) -> ModelRecord:
     """Read a model JSON from a local path or HDFS (through :class:`mrlinreg.fs.FileSystem`)."""
@@ -34,9 +37,32 @@ def load_model(path, fs) -> ModelRecord:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise InputError(f"model {path} is not valid JSON: {e}") from None
     try:
-        return ModelRecord.from_json(data)
+        model = ModelRecord.from_json(data)
     except RecordFormatError as e:
         raise InputError(f"model {path}: {e}") from None
+    except (TypeError, ValueError, KeyError) as e:  # e.g. a null where a number belongs
+        raise InputError(f"model {path} is not a model record mrlinreg can read: {e}") \
+            from None
+    check_coefficients(model, f"model {path}")
+    return model
+
+
+def _finite(value) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def check_coefficients(model: ModelRecord, where: str = "the model") -> None:
+    """Refuse a model whose coefficients or intercept are not all finite numbers (a NaN
+    would make every prediction NaN, which the job drops: an empty output, exit 0)."""
+    bad = {name: model.coefficients.get(name) for name in model.features
+           if not _finite(model.coefficients.get(name))}
+    if not _finite(model.intercept):
+        bad["intercept"] = model.intercept
+    if bad:
+        detail = ", ".join(f"{k} = {v!r}" for k, v in bad.items())
+        raise InputError(f"{where} cannot score: its coefficients must be finite numbers, "
+                         f"but {detail}. Train it again")
 
 
 def batch_id(inputs) -> str:
@@ -67,13 +93,9 @@ def score(model: ModelRecord, opts: PredictOptions, inputs, mrjob_args, fs, conf
 
     Returns the predictions batch id when published, else None.
     """
-    values = [model.intercept, *model.coefficients.values()]
-    if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
-           for v in values):
-        raise InputError(f"model {model.run_id}: a coefficient or the intercept is not a "
-                         "finite number; it cannot score")
+    check_coefficients(model)
     fmt, features, _ = resolve_format(inputs, fs, features=model.features, label=model.label,
-                                      require_label=False)
+                                      require_label=False, header=opts.header)
     files = input_files(inputs, fs)
     if opts.publish and any(c in f for f in files for c in "\t\n\r"):
         raise InputError("an input path holds a tab or a line break: the predictions table "
@@ -86,12 +108,15 @@ def score(model: ModelRecord, opts: PredictOptions, inputs, mrjob_args, fs, conf
         params = {"format": fmt.to_dict(), "on_bad_row": opts.on_bad_row,
                   "block_rows": opts.block_rows, "coef": coef, "intercept": model.intercept}
         params_path = os.path.join(workdir, "params.json")
-        with open(params_path, "w") as f:
-            json.dump(params, f)
         args = ["--params", params_path, "--py-files", build_package_zip(workdir),
                 *mrjob_args]
+        runner_name = MRPredict(args=list(mrjob_args)).options.runner or "inline"
+        # only runners that feed the mapper the file's own lines know byte offsets
+        params["offsets"] = runner_name in OFFSET_RUNNERS
+        with open(params_path, "w") as f:
+            json.dump(params, f)
         direct = (store is not None and hasattr(store, "predictions_folder")
-                  and MRPredict(args=list(mrjob_args)).options.runner == "hadoop")
+                  and runner_name == "hadoop")
         folder = store.predictions_folder(model.run_id, batch) if direct else None
         if folder:
             args += ["--output-dir", folder]

@@ -14,7 +14,7 @@ import uuid
 from datetime import datetime, timezone
 
 from mrlinreg.driver.inputs import input_files, resolve_format
-from mrlinreg.driver.lifecycle import SnapshotWriter, load_resume
+from mrlinreg.driver.lifecycle import SnapshotWriter, input_stamps, load_resume
 from mrlinreg.driver.passes import PassRunner
 from mrlinreg.driver.training import Dataset, Progress, TrainingRun, evaluate_holdout
 from mrlinreg.options import TrainOptions
@@ -34,7 +34,7 @@ def open_dataset(inputs, fs, opts: TrainOptions) -> Dataset:
     """Resolve the inputs' format and columns (reads only the first line of each file)."""
     fmt, features, label = resolve_format(inputs, fs, delimiter=opts.delimiter,
                                           label=opts.label, features=opts.features,
-                                          schema_path=opts.schema)
+                                          schema_path=opts.schema, header=opts.header)
     return Dataset(tuple(input_files(inputs, fs)), fmt, tuple(features), label)
 
 
@@ -57,7 +57,7 @@ def train_model(opts: TrainOptions, inputs, mrjob_args, fs, config, progress=Non
     data = open_dataset(inputs, fs, opts)
     validation = (open_dataset(opts.validation, fs, TrainOptions(
         delimiter=opts.delimiter, label=data.label, features=data.features,
-        schema=opts.schema)) if opts.validation else None)  # checked before any pass
+        schema=opts.schema, header=opts.header)) if opts.validation else None)  # checked before any pass
     workdir = tempfile.mkdtemp(prefix="mrlinreg-")
     try:
         passes = PassRunner(list(mrjob_args) + list(data.inputs), workdir,
@@ -69,11 +69,15 @@ def train_model(opts: TrainOptions, inputs, mrjob_args, fs, config, progress=Non
         timeout = None if opts.wait else RESUME_LOCK_WAIT_S
         with model_lock(config, opts.model_name, wait=wait, timeout=timeout), \
                 open_snapshot_store(config) as snapshots:
-            resume = load_resume(snapshots, opts.model_name, fingerprint) if opts.resume \
-                else None
+            stamps = input_stamps(data.inputs)
+            resume = load_resume(snapshots, opts.model_name, fingerprint, stamps,
+                                 warn=lambda m: progress.say(f"warning: {m}")) \
+                if opts.resume else None
             run_id = resume.run_id if resume else new_run_id()
+            earlier = resume.passes if resume else 0
             writer = SnapshotWriter(snapshots, opts.model_name, run_id, fingerprint,
-                                    resumed=resume is not None)
+                                    resumed=resume is not None, stamps=stamps,
+                                    passes=lambda: earlier + passes.passes)
             fit = TrainingRun(opts, data, passes, progress, on_iteration=writer,
                               resume=resume).fit()
             writer.finish()
@@ -99,7 +103,7 @@ def train_model(opts: TrainOptions, inputs, mrjob_args, fs, config, progress=Non
         intercept=float(intercept), iterations=fit.iterations, converged=fit.converged,
         loss=fit.loss, n_rows=int(fit.context.n), bad_rows=fit.context.n_bad,
         bad_row_reasons={k: int(v) for k, v in fit.context.bad_rows.items()},
-        passes=passes.passes, history=fit.history, metrics=metrics, scaling=scaling,
+        passes=earlier + passes.passes, history=fit.history, metrics=metrics, scaling=scaling,
         working_weights=[float(v) for v in fit.w], warnings=[progress.text(w) for w in fit.warnings],
         summary=fit.summary, objective=fit.objective,
         refinement=None if fit.refinement is None else list(fit.refinement.passes))

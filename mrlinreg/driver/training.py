@@ -34,6 +34,11 @@ from mrlinreg.parsing import RowFormat
 from mrlinreg.records import DataContext, HistoryEntry, Scaling, SolverState, Summary
 
 STATS_MAX_FEATURES = 1000  # auto strategy: a (p+1)^2 R factor is small up to here
+#: Below this label magnitude the squared residuals (the loss) are subnormal or zero in
+#: double precision: gradient descent's line search and any loss from a pass lose all
+#: their digits.  Solvers working on R (qr; cg and newton with the stats strategy) are
+#: unaffected: Householder QR scales its norms.
+TINY_LABEL = 1e-100
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,7 @@ class Resume:
     context: DataContext
     solver_state: SolverState
     history: list  # of HistoryEntry
+    passes: int = 0  # MapReduce passes the run made before it stopped
 
 
 @dataclass
@@ -161,6 +167,7 @@ class TrainingRun:
                                 (f" ({n_bad} bad rows skipped)" if n_bad else ""))
         mean, m2 = moments.acc.mean, moments.acc.m2
         d = self.d
+        self._check_label_magnitude(mean[d], float(np.sqrt(m2[d] / n)))
         shift, scale = standardization(mean[:d], np.sqrt(m2 / n)[:d],
                                        np.sqrt(m2 / n + mean**2)[:d], opts.fit_intercept,
                                        opts.standardize)
@@ -172,6 +179,21 @@ class TrainingRun:
                                  "shift": encode_array(shift), "scale": encode_array(scale),
                                  "fit_intercept": opts.fit_intercept}).acc.R
         return DataContext(n, mean, m2, bad_rows, shift, scale, strategy, R)
+
+    def _check_label_magnitude(self, mean_y, std_y):
+        """Refuse a label so small that the loss underflows, unless the solver never
+        needs the loss's digits (it would report ``converged`` with wrong weights)."""
+        opts = self.opts
+        size = max(abs(mean_y), std_y)
+        on_r = opts.solver == "qr" or (opts.solver in ("cg", "newton") and
+                                       choose_strategy(opts.strategy, opts.solver,
+                                                       self.p) == "stats")
+        if 0 < size < TINY_LABEL and not on_r:
+            raise TrainingError(
+                f"the label's values are about {size:.1e}: their squares underflow double "
+                f"precision, so the loss that <opt:solver> {opts.solver} steers by has no "
+                "digits left. Multiply the label by a power of ten (the coefficients scale "
+                "with it), or use <opt:solver> qr")
 
     # --- the fit --------------------------------------------------------------------
 

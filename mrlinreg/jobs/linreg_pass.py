@@ -8,6 +8,9 @@ as ``python linreg_pass.py --mapper ...``; it never imports the driver.
 """
 
 import json
+import os
+import threading
+import time
 
 import mrlinreg.compat  # noqa: F401  (before mrjob: Python 3.12+)
 from mrjob.compat import jobconf_from_env
@@ -17,7 +20,8 @@ from mrjob.step import MRStep
 
 from mrlinreg import kernels
 from mrlinreg.codec import decode_array
-from mrlinreg.parsing import RowFormat, parse_block, split_columns
+from mrlinreg.parsing import (MAX_MAGNITUDE, RowFormat, header_text, parse_block,
+                              split_columns)
 
 
 def make_accumulator(params):
@@ -38,6 +42,31 @@ def make_accumulator(params):
     raise ValueError(f"unknown pass kind {kind!r}")
 
 
+def exit_with_driver(driver_pid, poll_s=1.0):
+    """Stop this task process soon after the driver that started it is gone.
+
+    With ``-r local`` the tasks are processes of a process pool; a driver killed by
+    SIGKILL (or SIGTERM, which skips its clean-up) would leave them reading their
+    split to the end.  A daemon thread checks once per ``poll_s`` that the driver
+    still exists.  Only the local runner sets ``driver_pid`` (on a cluster the driver
+    is on another machine; the inline runner's task is the driver itself).
+    """
+    if not driver_pid or int(driver_pid) == os.getpid():
+        return
+
+    def watch():
+        while True:
+            time.sleep(poll_s)
+            try:
+                os.kill(int(driver_pid), 0)
+            except ProcessLookupError:
+                os._exit(3)
+            except PermissionError:  # exists, another user's: still alive
+                pass
+
+    threading.Thread(target=watch, name="exit-with-driver", daemon=True).start()
+
+
 class MRLinRegPass(MRJob):
     """One pass over the data: partial sums per mapper, one reducer adds them."""
 
@@ -53,7 +82,14 @@ class MRLinRegPass(MRJob):
     def mapper_init(self):
         with open(self.options.params) as f:
             self.params = json.load(f)
-        self.fmt = RowFormat.from_dict(self.params["format"])
+        exit_with_driver(self.params.get("driver_pid"))
+        # each file is read by its own column names (the driver read its header)
+        self.input_file = jobconf_from_env("mapreduce.map.input.file", "")
+        default = RowFormat.from_dict(self.params["format"])
+        self.fmt = default.for_file(self.input_file)
+        self.known_file = self.fmt is not default
+        # the file's first line is the header it was sniffed with, if any
+        self.at_file_start = int(jobconf_from_env("mapreduce.map.input.start", "0") or 0) == 0
         self.block_rows = int(self.params.get("block_rows", 8192))
         self.fail_fast = self.params.get("on_bad_row") == "fail"
         self.acc = make_accumulator(self.params)
@@ -63,7 +99,7 @@ class MRLinRegPass(MRJob):
         self.stopped = False
 
     def mapper_collect_rows(self, _, line):
-        if self.stopped or line == self.fmt.header:
+        if self.stopped or self._is_header(line):
             return
         self.buffer.append(line)
         if len(self.buffer) >= self.block_rows:
@@ -71,16 +107,27 @@ class MRLinRegPass(MRJob):
         return
         yield  # a generator, as mrjob expects
 
+    def _is_header(self, line):
+        """The header line: a listed file's first line; for a file the driver did not
+        list, any line equal to the first header (the old rule)."""
+        header = self.fmt.header
+        if header is None:
+            return False
+        if self.at_file_start:
+            self.at_file_start = False
+            return header_text(line) == header
+        return not self.known_file and line == header
+
     def _flush(self):
         lines, self.buffer = self.buffer, []
-        block = parse_block(lines, self.fmt)
+        block = parse_block(lines, self.fmt, MAX_MAGNITUDE)  # no overflowing squares
         if block.bad:
             for i, reason in block.bad:
                 self.bad_counts[reason] = self.bad_counts.get(reason, 0) + 1
                 self.increment_counter("mrlinreg bad rows", reason, 1)
             if self.fail_fast:
                 i, reason = block.bad[0]
-                self.first_bad = {"file": jobconf_from_env("mapreduce.map.input.file", "?"),
+                self.first_bad = {"file": self.input_file or "?",
                                   "reason": reason, "line": lines[i][:500]}
                 self.stopped = True
                 return

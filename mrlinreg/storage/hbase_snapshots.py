@@ -172,14 +172,29 @@ class HBaseSnapshotStore(HeldConnection):
             return decode_cells(cells) if cells else None
         return self._run(work)
 
-    def history(self, model_name, run_id=None):
+    def history(self, model_name, run_id=None, skip_corrupt=False):
         checked_names(model_name, run_id)
         prefix = model_prefix(model_name, run_id)
 
+        def decode(cells):
+            if not skip_corrupt:
+                return decode_cells(cells)
+            try:
+                return decode_cells(cells)
+            except Exception:  # noqa: BLE001 - a damaged row is left out, as documented
+                return None
+
         def work(table):
-            return [decode_cells(cells) for _, cells in table.scan(row_prefix=prefix,
-                                                                  batch_size=100)]
+            rows = (decode(cells) for _, cells in table.scan(row_prefix=prefix,
+                                                              batch_size=100))
+            return [s for s in rows if s is not None]
         return self._run(work)
+
+    def latest_intact(self, model_name):
+        """The newest snapshot row that decodes (the pointer row named a missing or
+        damaged one), or None."""
+        snaps = self.history(model_name, skip_corrupt=True)
+        return snaps[-1] if snaps else None
 
     def delete_model(self, model_name):
         checked_names(model_name)

@@ -115,15 +115,37 @@ class LocalSnapshotStore:
         except FileNotFoundError:
             return None
 
-    def history(self, model_name, run_id=None):
+    def _snapshot_files(self, model_name, run_id=None):
         model_dir = self._model_dir(model_name)
         checked_names(model_name, run_id)
         if not model_dir.is_dir():
             return []
         runs = [model_dir / run_id] if run_id is not None else sorted(
             p for p in model_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
-        return [self._load(f) for run in runs if run.is_dir()
-                for f in sorted(run.glob(f"[0-9]*{SUFFIX}"))]
+        return [f for run in runs if run.is_dir() for f in sorted(run.glob(f"[0-9]*{SUFFIX}"))]
+
+    def _try_load(self, path):
+        try:
+            return self._load(path)
+        except (StorageError, FileNotFoundError, struct.error, KeyError, ValueError):
+            return None
+
+    def history(self, model_name, run_id=None, skip_corrupt=False):
+        """Snapshots in (run_id, iteration) order; ``skip_corrupt`` leaves out the ones
+        that do not read back (else a corrupt one raises :class:`StorageError`)."""
+        files = self._snapshot_files(model_name, run_id)
+        if not skip_corrupt:
+            return [self._load(f) for f in files]
+        return [s for s in map(self._try_load, files) if s is not None]
+
+    def latest_intact(self, model_name):
+        """The newest snapshot that reads back, or None (when ``latest`` cannot help:
+        its file is corrupt, or deleted)."""
+        for path in reversed(self._snapshot_files(model_name)):
+            snap = self._try_load(path)
+            if snap is not None:
+                return snap
+        return None
 
     def delete_model(self, model_name):
         model_dir = self._model_dir(model_name)

@@ -15,15 +15,24 @@ Both locks are context managers with the same semantics::
 releases the lock when its session expires).  ``LocalModelLock`` uses
 ``fcntl.flock`` on ``<state_dir>/locks/<model_name>.lock`` (released by the
 kernel when the process exits); it only excludes processes on this machine.
+
+A flock belongs to the file, not to its name: if the state dir is removed under a
+running trainer, a second trainer would create a new file and lock that.  So on
+Linux the local lock also binds an abstract Unix socket named after the lock
+file's absolute path (``\0mrlinreg-lock-<hash>``): a name the kernel owns, that no
+file operation can remove, released when the process exits, exactly like the flock.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import getpass
+import hashlib
 import logging
 import os
 import socket
+import sys
 import time
 from pathlib import Path
 
@@ -63,6 +72,27 @@ class LocalModelLock:
         self.path = Path(lock_dir) / f"{model_name}.lock"
         self.wait, self.timeout, self.poll_s = wait, timeout, poll_s
         self._fd = None
+        self._sock = None
+
+    def kernel_name(self) -> bytes:
+        """The abstract socket name of this lock (same path, same name, even after the
+        folder was removed and made again)."""
+        digest = hashlib.sha256(os.path.abspath(self.path).encode("utf-8")).hexdigest()
+        return b"\0mrlinreg-lock-" + digest[:40].encode()
+
+    def _bind(self):
+        """Bind the lock's abstract socket; None when another process has it."""
+        if not sys.platform.startswith("linux"):
+            return True  # no abstract sockets: the flock alone
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.bind(self.kernel_name())
+        except OSError as e:
+            sock.close()
+            if e.errno == errno.EADDRINUSE:
+                return None
+            raise
+        return sock
 
     def _holder(self):
         try:
@@ -71,41 +101,53 @@ class LocalModelLock:
             return None
 
     def acquire(self):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        while True:
+            held = self._try_acquire()
+            if held:
+                return self
+            if not self.wait:
+                raise ModelLockedError(self.model_name, self._holder())
+            if deadline is not None and time.monotonic() >= deadline:
+                raise ModelLockedError(self.model_name, self._holder(), waited=self.timeout)
+            time.sleep(self.poll_s)
+
+    def _try_acquire(self) -> bool:
+        """Take the kernel name, then the flock (both, or neither)."""
+        sock = self._bind()
+        if sock is None:
+            return False
         try:
-            self._lock(fd)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                self._close(sock)
+                return False
         except BaseException:
-            os.close(fd)
+            self._close(sock)
             raise
         os.ftruncate(fd, 0)
         os.write(fd, holder_identifier().encode())
-        self._fd = fd
-        return self
+        self._fd, self._sock = fd, sock
+        return True
 
-    def _lock(self, fd):
-        if self.wait and self.timeout is None:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            return
-        deadline = time.monotonic() + (self.timeout or 0)
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                if not self.wait:
-                    raise ModelLockedError(self.model_name, self._holder()) from None
-                if time.monotonic() >= deadline:
-                    raise ModelLockedError(self.model_name, self._holder(),
-                                           waited=self.timeout) from None
-                time.sleep(self.poll_s)
+    @staticmethod
+    def _close(sock):
+        if sock is not True:
+            sock.close()
 
     def release(self):
         fd, self._fd = self._fd, None
+        sock, self._sock = self._sock, None
         if fd is not None:
             os.ftruncate(fd, 0)  # no stale holder name for the next reader
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
+        if sock is not None:
+            self._close(sock)
 
     def __enter__(self):
         return self.acquire()

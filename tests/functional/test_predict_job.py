@@ -99,19 +99,6 @@ def test_publish_to_local_warehouse(model_and_data, tmp_path, monkeypatch):
     assert files.count(f"file://{data}") == 1500 and files.count(f"file://{other}") == 100
 
 
-def test_a_model_with_a_non_finite_coefficient_is_refused(model_and_data, tmp_path):
-    import json
-
-    data, model, rec, _, _ = model_and_data
-    bad = json.loads(model.read_text())
-    bad["coefficients"]["x1"] = float("nan")
-    path = tmp_path / "bad.json"
-    path.write_text(json.dumps(bad))
-    code, err = run_predict(["--model", str(path), "--output", str(tmp_path / "o"),
-                             str(data)])
-    assert code == 2 and "not a finite number" in err and "Traceback" not in err
-
-
 def test_missing_feature_is_a_clear_error(model_and_data, tmp_path):
     _, model, _, X, y = model_and_data
     other = tmp_path / "other.csv"

@@ -98,3 +98,30 @@ def test_factory_gives_a_local_lock_in_local_mode(tmp_path):
 def test_bad_model_name_is_refused(tmp_path):
     with pytest.raises(ValueError, match="invalid model name"):
         LocalModelLock("../demo", lock_dir=tmp_path)
+
+
+def test_the_lock_stays_exclusive_when_its_folder_is_removed(tmp_path, other_process):
+    """``rm -rf var/`` under a running trainer: a second trainer must still be refused
+    (before: it made a new lock file and flocked that)."""
+    import shutil
+
+    other_process("demo")
+    shutil.rmtree(tmp_path)
+    assert not tmp_path.exists()
+    with pytest.raises(ModelLockedError):
+        LocalModelLock("demo", lock_dir=tmp_path).acquire()
+    with pytest.raises(ModelLockedError):
+        LocalModelLock("demo", lock_dir=tmp_path, wait=True, timeout=0.2).acquire()
+    with LocalModelLock("other", lock_dir=tmp_path):  # other models are not affected
+        pass
+
+
+def test_the_lock_is_free_again_when_its_holder_exits(tmp_path, other_process):
+    import shutil
+
+    proc = other_process("demo")
+    shutil.rmtree(tmp_path)
+    proc.stdin.close()
+    proc.wait(timeout=10)
+    with LocalModelLock("demo", lock_dir=tmp_path, wait=True, timeout=5):
+        pass
