@@ -119,7 +119,7 @@ def test_min_norm_solution_on_request(tmp_path):
 
 
 @pytest.mark.parametrize("cores", ["1", "2", "4"])
-@pytest.mark.parametrize("problem", ["filip", "wampler8", "integer10"])
+@pytest.mark.parametrize("problem", ["filip", "wampler8", "integer10", "long10"])
 def test_refine_reaches_nine_digits_through_the_job(tmp_path, cores, problem):
     """``--refine``: against the exact rational solution of the parsed doubles (the CSV
     holds them exactly), with 2, 4 and 8 input splits of the inline runner."""
@@ -129,12 +129,22 @@ def test_refine_reaches_nine_digits_through_the_job(tmp_path, cores, problem):
         X, y = filip_like()
     elif problem == "wampler8":
         X, y = wampler_like(8)[:2]
-    else:
+    elif problem == "integer10":
         X, y = integer_polynomial(10)[:2]
+    else:  # long and tall: 6000 rows of degree 10, many blocks per split
+        from mrlinreg.numerics.polynomial_data import polynomial_on_interval
+
+        X, y = polynomial_on_interval(10, n=6000, seed=4)
     path = tmp_path / "p.csv"
     write_csv(str(path), X, y)
-    truth = exact_least_squares(X, y)
-    rec, err = _fit(path, "--solver", "qr", "--refine", "--num-cores", cores)
+    if problem == "long10":
+        from mrlinreg.numerics.polynomial_data import exact_least_squares_dyadic
+
+        truth = exact_least_squares_dyadic(X, y)
+    else:
+        truth = exact_least_squares(X, y)
+    rec, err = _fit(path, "--solver", "qr", "--refine", "--num-cores", cores,
+                    "--block-rows", "500")
     lre = log_relative_error(_estimate(rec), truth)
     assert min(lre) >= 9.0, (lre, rec["refinement"])
     steps = rec["refinement"]
