@@ -38,7 +38,7 @@ for v in "${versions[@]}"; do
   if ! vpy="$(MRLINREG_PYTHON="$py" MRLINREG_VENV="$root/.venv-$v" bash scripts/setup-venv.sh)"; then
     failed+=("$v: venv"); continue
   fi
-  "$vpy" -m pytest tests/unit tests/functional -m "not integration" "$@"
+  "$vpy" -m pytest tests/unit tests/functional -m "not integration or spark" "$@"
   rc=$?
   [ $rc -eq 0 ] || failed+=("$v: pytest exit $rc")
 done

@@ -13,7 +13,9 @@ trap cleanup EXIT
 eval "$("$py" -m mrlinreg.cluster env)"
 "$py" -m pytest "$@"
 whole=1
-for a in "$@"; do case "$a" in -*) ;; *) whole=0 ;; esac; done
+for a in "$@"; do  # test paths narrow the run; option values (-p no:...) do not
+  case "$a" in -*) ;; *) [ -e "${a%%::*}" ] && whole=0 ;; esac
+done
 if [ "$whole" = 1 ]; then
   # the whole suite (no test paths given) also proves that an installed wheel trains,
   # publishes, predicts and resumes outside the checkout

@@ -204,19 +204,33 @@ def test_sparkboot_mrjob_args():
     assert yarn[2:] == ["--setup", f"export PYTHONPATH={BOOT_DIR}/#:$PYTHONPATH"]
 
 
+def _cached_pyspark():
+    """pyspark as ``cluster up`` fetches it (``pip install --target`` into the cluster
+    cache): ``PYTHONPATH`` entries for it and its py4j. Not a dependency of the project."""
+    from mrlinreg.cluster.fetch import COMPLETE, PYSPARK_VERSION
+    from mrlinreg.cluster.paths import default_cache
+
+    target = default_cache() / f"pyspark-{PYSPARK_VERSION}"
+    if not (target / COMPLETE).exists():
+        pytest.fail(f"pyspark {PYSPARK_VERSION} is not in {target}: run "
+                    "`python -m mrlinreg.cluster up` once (it fetches it)", pytrace=False)
+    return [str(target), *map(str, (target / "pyspark" / "python" / "lib").glob("py4j-*.zip"))]
+
+
+@pytest.mark.spark
 def test_word_count_on_spark_local(tmp_path):
-    # only where pyspark (not a dependency) and java are installed
-    pytest.importorskip("pyspark")
-    import shutil
-    if not shutil.which("java") and not os.environ.get("JAVA_HOME"):
-        pytest.skip("no java")
+    """``-r spark`` on every supported Python: the harness imports ``mrjob.util`` before
+    any project code, so ``mrlinreg.sparkboot`` must load the compat layer first."""
     from mrlinreg.sparkboot import mrjob_args
+    path = os.pathsep.join(_cached_pyspark() + [os.environ.get("PYTHONPATH", "")]).rstrip(
+        os.pathsep)
     src = tmp_path / "words.txt"
     src.write_text(TEXT)
+    env = dict(os.environ, PYTHONPATH=path)
     done = subprocess.run(
         [sys.executable, str(JOB), "-r", "spark", "--no-conf", "--python-bin",
-         sys.executable, *mrjob_args(), str(src)],
-        capture_output=True, text=True, timeout=300)
+         sys.executable, *mrjob_args(environ=env), str(src)],
+        capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     counts = {}
     for line in done.stdout.splitlines():
