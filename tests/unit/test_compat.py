@@ -15,7 +15,7 @@ import mrlinreg.compat as compat
 from mrlinreg.compat import LooseVersion, find_executable
 
 HERE = Path(__file__).resolve().parent
-JOB = HERE / "mr_compat_word_count.py"
+JOB = HERE.parent / "integration" / "jobs_for_tests" / "mr_word_count.py"
 TEXT = "the cat\nThe dog and the cat\n"
 COUNTS = {"the": 3, "cat": 2, "dog": 1, "and": 1}
 
@@ -157,13 +157,13 @@ def _counts(runner, job):
 
 def _run(tmp_path, runner_alias):
     import importlib.util
-    spec = importlib.util.spec_from_file_location("mr_compat_word_count", JOB)
+    spec = importlib.util.spec_from_file_location("mr_word_count", JOB)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # mrjob finds the job's file through its module
     spec.loader.exec_module(module)
     src = tmp_path / "words.txt"
     src.write_text(TEXT)
-    job = module.MRCompatWordCount(["-r", runner_alias, "--no-conf", str(src)])
+    job = module.MRWordCount(["-r", runner_alias, "--no-conf", str(src)])
     with job.make_runner() as runner:
         runner.run()
         return _counts(runner, job)
@@ -174,7 +174,7 @@ def test_word_count_inline(tmp_path):
 
 
 def test_word_count_local_tasks_are_new_interpreters(tmp_path, monkeypatch):
-    # -r local runs `python mr_compat_word_count.py --mapper ...` per task: the job
+    # -r local runs `python mr_word_count.py --mapper ...` per task: the job
     # file's own `import mrlinreg.compat` is what lets those import mrjob on 3.12+
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
         p for p in (str(HERE.parents[1]), os.environ.get("PYTHONPATH")) if p))

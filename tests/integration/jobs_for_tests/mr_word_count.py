@@ -1,4 +1,10 @@
-"""Count words: the smallest streaming job that needs a mapper, a shuffle and a reducer."""
+"""Count words: the smallest streaming job that needs a mapper, a shuffle and a reducer.
+
+Its first import is mrlinreg.compat, as every job module's must be: under ``-r local``,
+``-r spark`` and on YARN mrjob runs this file again as ``python <file> --mapper ...``, a new
+interpreter that imports mrjob at the top of this module (Python 3.12/3.13).
+"""
+import mrlinreg.compat  # noqa: F401  (before any mrjob import)
 import re
 
 from mrjob.job import MRJob
