@@ -298,3 +298,13 @@ def spark_home(java_home):
         pytest.fail(f"pyspark {PYSPARK_VERSION} not fetched into {target}; {START_HINT}",
                     pytrace=False)
     return target, target / "pyspark"
+
+
+@pytest.fixture(scope="session")
+def config():
+    """The configuration in cluster mode, with few, quick retries (a down service fails fast)."""
+    from mrlinreg.config import load_config
+
+    config = load_config()
+    return config.replace(mode="cluster",
+                          retry=type(config.retry)(attempts=2, base_delay_s=1, max_delay_s=1))

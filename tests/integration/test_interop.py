@@ -25,7 +25,6 @@ import uuid
 
 import pytest
 
-from mrlinreg.config import load_config
 from mrlinreg.storage.hive_results import HiveResultsStore
 from tests.functional.helpers import ROOT
 from tests.unit.test_storage_results import sample_record
@@ -116,13 +115,6 @@ def pyhive_sql(hive_endpoint, sql):
     finally:
         conn.close()
     return {"columns": columns, "rows": [exact(row) for row in rows]}
-
-
-@pytest.fixture(scope="module")
-def config():
-    config = load_config()
-    return config.replace(mode="cluster",
-                          retry=type(config.retry)(attempts=2, base_delay_s=1, max_delay_s=1))
 
 
 @pytest.fixture(scope="module")

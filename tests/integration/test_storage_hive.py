@@ -8,19 +8,11 @@ import uuid
 
 import pytest
 
-from mrlinreg.config import load_config
 from mrlinreg.storage.errors import SchemaMismatchError
 from mrlinreg.storage.hive_results import HiveResultsStore
 from tests.unit.test_storage_results import sample_record
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def config():
-    config = load_config()
-    return config.replace(mode="cluster",
-                          retry=type(config.retry)(attempts=2, base_delay_s=1, max_delay_s=1))
 
 
 @pytest.fixture(scope="module")
