@@ -14,9 +14,11 @@ editor swap files) are never input.
 
 from __future__ import annotations
 
+import bz2
 import os
 import posixpath
 import tempfile
+import zlib
 from urllib.parse import urlparse
 
 from mrlinreg.fsutil import write_atomic
@@ -42,12 +44,30 @@ def is_hidden(name: str) -> bool:
 class FileSystem:
     """Files for the driver: ``mrjob_fs`` is a runner's ``fs`` (or any mrjob filesystem)."""
 
-    def __init__(self, mrjob_fs=None):
+    def __init__(self, mrjob_fs=None, webhdfs=None):
         if mrjob_fs is None:
             from mrjob.fs.local import LocalFilesystem
 
             mrjob_fs = LocalFilesystem()
         self.fs = mrjob_fs
+        # an ``hdfs`` library client: listing and first bytes of hdfs:// files over HTTP,
+        # where mrjob's ``hadoop fs`` starts a JVM per call (5,000 part files!)
+        self.webhdfs = webhdfs
+
+    def _web(self, path) -> bool:
+        return self.webhdfs is not None and urlparse(path).scheme == "hdfs"
+
+    def _web_or_mrjob(self, path, web_call, mrjob_call):
+        """``web_call()`` for hdfs:// paths when WebHDFS answers, else ``mrjob_call()``;
+        a WebHDFS that cannot be reached is not asked again."""
+        if self._web(path):
+            try:
+                return web_call()
+            except (ConnectionError, OSError) as exc:
+                if isinstance(exc, FileNotFoundError):
+                    raise
+                self.webhdfs = None  # unreachable: hadoop fs from now on
+        return mrjob_call()
 
     # --- reading -----------------------------------------------------------------
 
@@ -77,6 +97,11 @@ class FileSystem:
             if not os.path.exists(path):
                 raise FileNotFoundError(f"input {path} does not exist")
             return [path]
+        found = self._web_or_mrjob(path, lambda: self._web_list(path), lambda: None)
+        if found is not None:
+            if not found:
+                raise FileNotFoundError(f"input {path} does not exist or holds no input files")
+            return found
         root = path.rstrip("/")
         uris = []
         for uri in self.fs.ls(path):
@@ -87,8 +112,52 @@ class FileSystem:
             raise FileNotFoundError(f"input {path} does not exist or holds no input files")
         return sorted(uris)
 
+    def _web_list(self, path) -> list:
+        """Every non-hidden file under ``path`` (a file or folder), as URIs, sorted."""
+        parsed = urlparse(path)
+        prefix = f"{parsed.scheme}://{parsed.netloc}"
+        status = self.webhdfs.status(parsed.path or "/", strict=False)
+        if status is None:
+            return []
+        if status["type"] == "FILE":
+            return [path]
+        found, todo = [], [parsed.path.rstrip("/") or "/"]
+        while todo:
+            folder = todo.pop()
+            for name, st in self.webhdfs.list(folder, status=True):
+                if is_hidden(name):
+                    continue
+                child = posixpath.join(folder, name)
+                if st["type"] == "DIRECTORY":
+                    todo.append(child)
+                else:
+                    found.append(prefix + child)
+        return sorted(found)
+
+    def _web_head(self, path, nbytes) -> bytes:
+        """The first ``nbytes`` of an hdfs:// file's content, decompressing .gz/.bz2."""
+        hpath = urlparse(path).path
+        if not path.endswith((".gz", ".bz2")):
+            with self.webhdfs.read(hpath, length=nbytes) as reader:
+                return reader.read()
+        inflate = (zlib.decompressobj(16 + zlib.MAX_WBITS) if path.endswith(".gz")
+                   else bz2.BZ2Decompressor())
+        out, size = [], 0
+        with self.webhdfs.read(hpath, chunk_size=1 << 16) as reader:
+            for chunk in reader:
+                data = inflate.decompress(chunk)
+                out.append(data)
+                size += len(data)
+                if size >= nbytes or getattr(inflate, "eof", False):
+                    break
+        return b"".join(out)
+
     def head(self, path: str, nbytes: int = HEAD_BYTES) -> bytes:
         """At least the first ``nbytes`` of a file's content (decompressed), or all of it."""
+        return self._web_or_mrjob(path, lambda: self._web_head(path, nbytes),
+                                  lambda: self._mrjob_head(path, nbytes))
+
+    def _mrjob_head(self, path, nbytes):
         out, size = [], 0
         for chunk in self.fs.cat(path if is_remote(path) else local_path(path)):
             out.append(chunk)

@@ -27,10 +27,14 @@ def say(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
-def runner_fs(job_class, mrjob_args) -> FileSystem:
-    """The filesystem of the runner the user chose (local, or HDFS through Hadoop)."""
+def runner_fs(job_class, mrjob_args, config) -> FileSystem:
+    """The filesystem of the runner the user chose (local, or HDFS through Hadoop), with
+    WebHDFS (``[hdfs] url``) for listing and sniffing ``hdfs://`` inputs."""
+    from hdfs import InsecureClient
+
     with job_class(args=list(mrjob_args)).make_runner() as runner:
-        return FileSystem(runner.fs)
+        return FileSystem(runner.fs, webhdfs=InsecureClient(config.hdfs.url,
+                                                            user=config.hdfs.user))
 
 
 def _guarded(work, parser):
@@ -48,8 +52,8 @@ def train(ns, inputs, mrjob_args, parser) -> int:
             say(parser.format_usage().rstrip())
             say("error: no INPUT given (files, directories or hdfs:// URIs)")
             return 2
-        fs = runner_fs(MRLinRegPass, mrjob_args)
         config = load_config()
+        fs = runner_fs(MRLinRegPass, mrjob_args, config)
         record = train_model(opts, inputs, mrjob_args, fs, config,
                              Progress(opts.quiet, option_name=flag))
         return emit(record, opts, fs, config)
@@ -81,9 +85,10 @@ def predict(ns, inputs, mrjob_args, parser) -> int:
             say(parser.format_usage().rstrip())
             say("error: give --model MODEL.json and at least one INPUT")
             return 2
-        fs = runner_fs(MRLinRegPass, mrjob_args)
+        config = load_config()
+        fs = runner_fs(MRLinRegPass, mrjob_args, config)
         model = load_model(opts.model, fs)
-        score(model, opts, inputs, mrjob_args, fs, load_config(), say=say)
+        score(model, opts, inputs, mrjob_args, fs, config, say=say)
         return 0
     return _guarded(work, parser)
 
@@ -97,8 +102,8 @@ def pipeline(ns, inputs, mrjob_args, parser) -> int:
         if not inputs:
             say("error: no INPUT given (files, directories or hdfs:// URIs)")
             return 2
-        fs = runner_fs(MRLinRegPass, mrjob_args)
         config = load_config()
+        fs = runner_fs(MRLinRegPass, mrjob_args, config)
         train_inputs = list(inputs)
         if ns.upload_to:
             train_inputs = [p if "://" in p else fs.copy_in(p, ns.upload_to) for p in inputs]
