@@ -66,27 +66,31 @@ def _list(path, fs):
                          "starts)") from None
 
 
-def input_files(paths, fs: FileSystem) -> list:
+def listing(paths, fs: FileSystem) -> dict:
+    """``{path: its input files}`` (local ones absolute), listed once; every path must
+    exist and hold input.  Pass it on, so that no caller lists the inputs again."""
+    out = {}
+    for path in paths:
+        files = _list(path, fs)
+        out[path] = files if is_remote(path) else [os.path.abspath(p) for p in files]
+    return out
+
+
+def input_files(paths, fs: FileSystem, listed=None) -> list:
     """The paths each job reads: local folders expanded to their input files (Hadoop's
     rule: no ``_``/``.`` names) as absolute paths, ``hdfs://`` paths as given (Hadoop
     applies the rule; there may be thousands of part files).  Every path must exist."""
+    listed = listing(paths, fs) if listed is None else listed
     out = []
     for path in paths:
-        if is_remote(path):
-            _list(path, fs)  # exists, holds input
-            out.append(path)
-        else:
-            out += [os.path.abspath(p) for p in _list(path, fs)]
+        out += [path] if is_remote(path) else listed[path]
     return out
 
 
-def all_files(paths, fs: FileSystem) -> list:
+def all_files(paths, fs: FileSystem, listed=None) -> list:
     """Every input file, local ones absolute, remote ones as listed."""
-    out = []
-    for path in paths:
-        files = _list(path, fs)
-        out += files if is_remote(path) else [os.path.abspath(p) for p in files]
-    return out
+    listed = listing(paths, fs) if listed is None else listed
+    return [f for path in paths for f in listed[path]]
 
 
 def _head(path, fs) -> bytes:
@@ -175,7 +179,7 @@ def _check_file(s: _Sniffed, reference, ref_from):
 
 
 def resolve_format(paths, fs, *, delimiter=None, label=None, features=None, schema_path=None,
-                   require_label=True, header="auto"):
+                   require_label=True, header="auto", listed=None):
     """Work out the :class:`RowFormat` (with a layout per input file) and the column names.
 
     Returns
@@ -191,7 +195,7 @@ def resolve_format(paths, fs, *, delimiter=None, label=None, features=None, sche
     delimiter = delimiter or schema.get("delimiter") or ","
     if len(delimiter) != 1:
         raise InputError("<opt:delimiter> must be a single character")
-    sniffed = sniff_files(read_heads(all_files(paths, fs), fs), delimiter, header)
+    sniffed = sniff_files(read_heads(all_files(paths, fs, listed), fs), delimiter, header)
     if not sniffed:
         raise InputError("the input is empty: no rows to fit")
     with_header = [s for s in sniffed if s.names is not None]

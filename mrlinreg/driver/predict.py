@@ -16,7 +16,7 @@ import tempfile
 
 from mrjob.step import StepFailedException
 
-from mrlinreg.driver.inputs import input_files, resolve_format
+from mrlinreg.driver.inputs import input_files, listing, resolve_format
 from mrlinreg.driver.passes import build_package_zip
 from mrlinreg.errors import InputError, PassError, RecordFormatError
 from mrlinreg.jobs.predict import MRPredict
@@ -94,9 +94,10 @@ def score(model: ModelRecord, opts: PredictOptions, inputs, mrjob_args, fs, conf
     Returns the predictions batch id when published, else None.
     """
     check_coefficients(model)
+    listed = listing(inputs, fs)
     fmt, features, _ = resolve_format(inputs, fs, features=model.features, label=model.label,
-                                      require_label=False, header=opts.header)
-    files = input_files(inputs, fs)
+                                      require_label=False, header=opts.header, listed=listed)
+    files = input_files(inputs, fs, listed)
     if opts.publish and any(c in f for f in files for c in "\t\n\r"):
         raise InputError("an input path holds a tab or a line break: the predictions table "
                          "cannot store it")

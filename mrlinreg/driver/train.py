@@ -13,7 +13,7 @@ import tempfile
 import uuid
 from datetime import datetime, timezone
 
-from mrlinreg.driver.inputs import input_files, resolve_format
+from mrlinreg.driver.inputs import input_files, listing, resolve_format
 from mrlinreg.driver.lifecycle import SnapshotWriter, input_stamps, load_resume
 from mrlinreg.driver.passes import PassRunner
 from mrlinreg.driver.training import Dataset, Progress, TrainingRun, evaluate_holdout
@@ -32,10 +32,12 @@ def new_run_id() -> str:
 
 def open_dataset(inputs, fs, opts: TrainOptions) -> Dataset:
     """Resolve the inputs' format and columns (reads only the first line of each file)."""
+    listed = listing(inputs, fs)  # once: thousands of part files cost time to list
     fmt, features, label = resolve_format(inputs, fs, delimiter=opts.delimiter,
                                           label=opts.label, features=opts.features,
-                                          schema_path=opts.schema, header=opts.header)
-    return Dataset(tuple(input_files(inputs, fs)), fmt, tuple(features), label)
+                                          schema_path=opts.schema, header=opts.header,
+                                          listed=listed)
+    return Dataset(tuple(input_files(inputs, fs, listed)), fmt, tuple(features), label)
 
 
 def train_model(opts: TrainOptions, inputs, mrjob_args, fs, config, progress=None):
