@@ -146,7 +146,15 @@ def _block_bytes(lines, delimiter: str) -> bytes:
 
 def _read(lines, fmt: RowFormat) -> np.ndarray:
     """Parse lines with pyarrow; raise ``pa.ArrowInvalid`` on any malformed row."""
-    data = _block_bytes(lines, fmt.delimiter)
+    return read_bytes(_block_bytes(lines, fmt.delimiter), fmt, len(lines))
+
+
+def read_bytes(data: bytes, fmt: RowFormat, n_rows: int) -> np.ndarray:
+    """Parse ``n_rows`` cleaned, ``\\n``-ended lines with pyarrow in one call.
+
+    Raises ``pa.ArrowInvalid`` on any malformed row, or when the reader finds
+    another number of rows (a quote spanning lines, a lone ``\\r``).
+    """
     names = [f"c{i}" for i in range(fmt.n_columns)]
     table = pacsv.read_csv(
         io.BytesIO(data),
@@ -161,7 +169,7 @@ def _read(lines, fmt: RowFormat) -> np.ndarray:
             quoted_strings_can_be_null=False,
         ),
     )
-    if table.num_rows != len(lines):  # a quote spanning lines joins rows: never mis-align
+    if table.num_rows != n_rows:  # a quote spanning lines joins rows: never mis-align
         raise pa.ArrowInvalid("row count mismatch")
     out = np.empty((table.num_rows, fmt.n_columns), dtype=np.float64)
     for j, col in enumerate(table.columns):
@@ -188,7 +196,11 @@ def _reason(line, fmt: RowFormat) -> str:
     text = clean_line(line, fmt.delimiter)
     if not text.strip():
         return "blank"
-    if len(next(csv.reader([text], delimiter=fmt.delimiter), [])) != fmt.n_columns:
+    try:
+        fields = next(csv.reader([text], delimiter=fmt.delimiter), [])
+    except csv.Error:  # a lone \r inside the line: Hadoop would have cut the line there
+        return "field_count"
+    if len(fields) != fmt.n_columns:
         return "field_count"
     return "non_numeric"
 
@@ -236,6 +248,17 @@ def parse_block(lines, fmt: RowFormat, max_magnitude: float | None = None) -> Pa
         bad.sort()
         values = values[ok]
     return ParsedBlock(values, bad)
+
+
+def finite_rows(values: np.ndarray, max_magnitude: float | None = None):
+    """The mask of rows whose every value is finite (and at most ``max_magnitude`` in
+    magnitude, when given); None when every row is (the common case, no mask built)."""
+    with np.errstate(invalid="ignore"):
+        if max_magnitude is None:
+            ok = np.isfinite(values).all(axis=1)
+        else:  # |nan| <= m is False: one comparison covers both tests
+            ok = (np.abs(values) <= max_magnitude).all(axis=1)
+    return None if ok.all() else ok
 
 
 def split_columns(values: np.ndarray, fmt: RowFormat):

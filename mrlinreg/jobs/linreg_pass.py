@@ -1,6 +1,7 @@
 """One pass over the data as a MapReduce job: partial sums per mapper, one reducer adds them.
 
-Mappers parse their rows in blocks, fold them into partial sums and emit them
+Mappers read their split as multi-megabyte byte chunks (:mod:`mrlinreg.chunks`:
+one pyarrow call per chunk, no per-line Python), fold them into partial sums and emit them
 once from ``mapper_final``; one reducer merges them in a canonical order.  What a
 pass computes comes from the ``--params`` side file written by the driver (pass
 kind, row format, scaling, candidate weights).  Hadoop streaming runs this file
@@ -8,6 +9,7 @@ as ``python linreg_pass.py --mapper ...``; it never imports the driver.
 """
 
 import json
+from collections import Counter
 import os
 import threading
 import time
@@ -20,8 +22,8 @@ from mrjob.step import MRStep
 
 from mrlinreg import kernels
 from mrlinreg.codec import decode_array
-from mrlinreg.parsing import (MAX_MAGNITUDE, RowFormat, header_text, parse_block,
-                              split_columns)
+from mrlinreg.chunks import decode_line, drop_header_lines, parse_chunk, read_chunks
+from mrlinreg.parsing import MAX_MAGNITUDE, RowFormat, split_columns
 
 
 def make_accumulator(params):
@@ -93,52 +95,63 @@ class MRLinRegPass(MRJob):
         self.block_rows = int(self.params.get("block_rows", 8192))
         self.fail_fast = self.params.get("on_bad_row") == "fail"
         self.acc = make_accumulator(self.params)
-        self.buffer = []
         self.bad_counts = {}
         self.first_bad = None
         self.stopped = False
+        self.pending = []  # text lines from a caller that does not send chunks
 
-    def mapper_collect_rows(self, _, line):
-        if self.stopped or self._is_header(line):
+    def run_mapper(self, step_num=0):
+        """Feed the mapper whole byte chunks of the task's input (mrjob would call it once
+        per decoded line: that per-line Python cost more than parsing)."""
+        _, write_line = self._wrap_protocols(step_num, "mapper")
+        chunks = ((None, chunk) for chunk in read_chunks(self.stdin))
+        for key, value in self.map_pairs(chunks, step_num):
+            write_line(key, value)
+
+    def mapper_fold_chunk(self, _, chunk):
+        """Parse one chunk of whole lines in one call and fold its good rows in.
+
+        A caller that skips :meth:`run_mapper` (mrjob's Spark harness calls
+        ``map_pairs`` with one text line at a time) gets its lines gathered into
+        chunks of ``block_rows`` lines first."""
+        if isinstance(chunk, str):
+            self.pending.append(chunk.encode("utf-8"))
+            if len(self.pending) < self.block_rows:
+                return
+            chunk, self.pending = b"\n".join(self.pending) + b"\n", []
+        if self.stopped or not chunk:
             return
-        self.buffer.append(line)
-        if len(self.buffer) >= self.block_rows:
-            self._flush()
+        self.increment_counter("mrlinreg", "bytes read", len(chunk))
+        chunk, _ = drop_header_lines(chunk, self.fmt.header, self.at_file_start,
+                                     anywhere=not self.known_file)
+        self.at_file_start = False
+        block = parse_chunk(chunk, self.fmt, MAX_MAGNITUDE, self.block_rows)  # no overflowing squares
+        self.increment_counter("mrlinreg", "rows read", len(block.values) + len(block.bad))
+        if block.bad:
+            for reason, count in Counter(reason for _, reason in block.bad).items():
+                self.bad_counts[reason] = self.bad_counts.get(reason, 0) + count
+                self.increment_counter("mrlinreg bad rows", reason, count)
+            if self.fail_fast:
+                i, reason = block.bad[0]
+                line = chunk.split(b"\n", i + 1)[i].rstrip(b"\r")
+                self.first_bad = {"file": self.input_file or "?",
+                                  "reason": reason, "line": decode_line(line)[:500]}
+                self.stopped = True
+                return
+        self._fold(block.values)
         return
         yield  # a generator, as mrjob expects
 
-    def _is_header(self, line):
-        """The header line: a listed file's first line; for a file the driver did not
-        list, any line equal to the first header (the old rule)."""
-        header = self.fmt.header
-        if header is None:
-            return False
-        if self.at_file_start:
-            self.at_file_start = False
-            return header_text(line) == header
-        return not self.known_file and line == header
-
-    def _flush(self):
-        lines, self.buffer = self.buffer, []
-        block = parse_block(lines, self.fmt, MAX_MAGNITUDE)  # no overflowing squares
-        if block.bad:
-            for i, reason in block.bad:
-                self.bad_counts[reason] = self.bad_counts.get(reason, 0) + 1
-                self.increment_counter("mrlinreg bad rows", reason, 1)
-            if self.fail_fast:
-                i, reason = block.bad[0]
-                self.first_bad = {"file": self.input_file or "?",
-                                  "reason": reason, "line": lines[i][:500]}
-                self.stopped = True
-                return
+    def _fold(self, values):
         if self.params["pass"] == "moments":  # features and label, one matrix
-            self.acc.add(block.values[:, list(self.fmt.feature_idx) + [self.fmt.label_idx]])
+            self.acc.add(values[:, list(self.fmt.feature_idx) + [self.fmt.label_idx]])
         else:
-            self.acc.add(*split_columns(block.values, self.fmt))
+            self.acc.add(*split_columns(values, self.fmt))
 
     def mapper_emit_partial(self):
-        if not self.stopped:
-            self._flush()
+        if self.pending:
+            chunk, self.pending = b"\n".join(self.pending) + b"\n", []
+            yield from self.mapper_fold_chunk(None, chunk)
         if self.first_bad is not None:
             yield "bad_row", self.first_bad
         yield "partial", {"acc": self.acc.to_dict(), "bad": self.bad_counts}
@@ -157,7 +170,7 @@ class MRLinRegPass(MRJob):
 
     def steps(self):
         return [MRStep(mapper_init=self.mapper_init,
-                       mapper=self.mapper_collect_rows,
+                       mapper=self.mapper_fold_chunk,
                        mapper_final=self.mapper_emit_partial,
                        reducer=self.reducer_add_partials)]
 
