@@ -134,7 +134,7 @@ def drop_header_lines(chunk: bytes, header: str | None, first_is_file_start: boo
 def _normalised(chunk: bytes, delimiter: str) -> bytes:
     """The bytes the reader sees: as :func:`mrlinreg.parsing._block_bytes`, on whole lines."""
     data = chunk.replace(b"\r\n", b"\n") if b"\r" in chunk else chunk
-    if BOM.encode("utf-8") in data:
+    if b"\xef" in data and BOM.encode("utf-8") in data:  # one-byte search first: faster
         bom = BOM.encode("utf-8")
         data = data.replace(b"\n" + bom, b"\n")
         if data.startswith(bom):
@@ -154,10 +154,17 @@ def parse_chunk(chunk: bytes, fmt: RowFormat, max_magnitude: float | None = None
     if not chunk:
         return ParsedBlock(np.empty((0, fmt.n_columns)), [])
     n_lines = chunk.count(b"\n")
-    try:
-        values = read_bytes(_normalised(chunk, fmt.delimiter), fmt, n_lines)
+    try:  # raw first: the reader takes \r\n itself, and a BOM or trailing delimiter
+        # that normalising would remove makes a field non-numeric, so the raw read fails
+        values = read_bytes(chunk, fmt, n_lines)
     except (pa.ArrowInvalid, UnicodeError):
-        return _parse_lines(chunk, fmt, max_magnitude, block_rows)
+        data = _normalised(chunk, fmt.delimiter)
+        try:
+            if data is chunk:
+                raise pa.ArrowInvalid("nothing to normalise")
+            values = read_bytes(data, fmt, n_lines)
+        except (pa.ArrowInvalid, UnicodeError):
+            return _parse_lines(chunk, fmt, max_magnitude, block_rows)
     ok = finite_rows(values, max_magnitude)
     if ok is None:
         return ParsedBlock(values, [])

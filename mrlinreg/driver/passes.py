@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from mrjob.step import StepFailedException
 
 from mrlinreg import kernels
+from mrlinreg.driver.runners import make_runner, task_args
 from mrlinreg.errors import BadRowError, PassError
 from mrlinreg.jobs.linreg_pass import MRLinRegPass
 
@@ -73,13 +74,15 @@ class PassRunner:
         fd, path = tempfile.mkstemp(prefix="params-", suffix=".json", dir=self.workdir)
         args = ["--params", path, "--py-files", self.package_zip] + self.job_args
         job = MRLinRegPass(args=args)
+        if job.options.runner == "local":
+            job = MRLinRegPass(args=task_args("local") + args)
         if job.options.runner == "local":  # tasks on this machine: they stop when we die
             params["driver_pid"] = os.getpid()
         with os.fdopen(fd, "w") as f:
             json.dump(params, f)
         self.passes += 1
         try:
-            with job.make_runner() as runner:
+            with make_runner(job) as runner:
                 runner.run()
                 records = dict(job.parse_output(runner.cat_output()))
         except StepFailedException as e:

@@ -18,6 +18,7 @@ from mrjob.step import StepFailedException
 
 from mrlinreg.driver.inputs import input_files, listing, resolve_format
 from mrlinreg.driver.passes import build_package_zip
+from mrlinreg.driver.runners import make_runner
 from mrlinreg.errors import InputError, PassError, RecordFormatError
 from mrlinreg.jobs.predict import MRPredict
 from mrlinreg.options import PredictOptions
@@ -123,7 +124,7 @@ def score(model: ModelRecord, opts: PredictOptions, inputs, mrjob_args, fs, conf
             args += ["--output-dir", folder]
         job = MRPredict(args=args + files)
         try:
-            with job.make_runner() as runner:
+            with make_runner(job) as runner:
                 runner.run()
                 if folder:
                     store.register_predictions(model.run_id, batch, folder)
