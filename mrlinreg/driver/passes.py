@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import subprocess
+import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from mrjob.step import StepFailedException
 
 from mrlinreg import kernels
+from mrlinreg.driver.progress import PassProgress, StreamingLogCapture
 from mrlinreg.driver.runners import make_runner, task_args
 from mrlinreg.errors import BadRowError, PassError
 from mrlinreg.jobs.linreg_pass import MRLinRegPass
@@ -50,6 +52,11 @@ def build_package_zip(dest_dir: str) -> str:
     return path
 
 
+def job_name(model_name, pass_kind: str) -> str:
+    """The name YARN lists a pass under (``mapreduce.job.name``): ``mrlinreg <model> <pass>``."""
+    return " ".join(["mrlinreg"] + ([model_name] if model_name else []) + [pass_kind])
+
+
 class PassRunner:
     """Runs passes with the user's mrjob options and inputs.
 
@@ -59,20 +66,32 @@ class PassRunner:
         mrjob's options as the user typed them, then the input paths.
     workdir : str
         Where params files and the package zip are written.
+    model_name : str, optional
+        Names the jobs ``mrlinreg <model> <pass>`` (what YARN lists).
+    say : callable, optional
+        Takes each progress line (default: print to stderr); one every
+        ``progress_every`` seconds while a pass runs (:mod:`mrlinreg.driver.progress`).
     """
 
-    def __init__(self, job_args, workdir, block_rows=8192, on_bad_row="skip"):
+    def __init__(self, job_args, workdir, block_rows=8192, on_bad_row="skip", model_name=None,
+                 say=None, progress_every=3.0):
         self.job_args = list(job_args)
         self.workdir = workdir
         self.block_rows = block_rows
         self.on_bad_row = on_bad_row
+        self.model_name = model_name
+        stream = sys.stderr  # now: the inline runner swaps sys.std* for its tasks' files
+        self.say = say or (lambda line: print(line, file=stream, flush=True))
+        self.progress_every = progress_every
         self.package_zip = build_package_zip(workdir)
         self.passes = 0
 
     def run(self, params: dict) -> PassResult:
         params = dict(params, block_rows=self.block_rows, on_bad_row=self.on_bad_row)
         fd, path = tempfile.mkstemp(prefix="params-", suffix=".json", dir=self.workdir)
-        args = ["--params", path, "--py-files", self.package_zip] + self.job_args
+        name = job_name(self.model_name, params["pass"])
+        args = ["--params", path, "--py-files", self.package_zip,
+                "--jobconf", f"mapreduce.job.name={name}"] + self.job_args
         job = MRLinRegPass(args=args)
         if job.options.runner == "local":
             job = MRLinRegPass(args=task_args("local") + args)
@@ -82,7 +101,9 @@ class PassRunner:
             json.dump(params, f)
         self.passes += 1
         try:
-            with make_runner(job) as runner:
+            with make_runner(job) as runner, StreamingLogCapture() as capture, \
+                    PassProgress(runner, f"pass {self.passes} ({name})", self.say,
+                                 self.progress_every, capture):
                 runner.run()
                 records = dict(job.parse_output(runner.cat_output()))
         except StepFailedException as e:

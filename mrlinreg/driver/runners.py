@@ -16,8 +16,11 @@ import os
 import sys
 
 from mrjob.cat import decompress, is_compressed
+from mrjob.hadoop import HadoopJobRunner
 from mrjob.inline import InlineMRJobRunner
 from mrjob.local import LocalMRJobRunner
+
+from mrlinreg.driver.webhdfs_fs import webhdfs_first
 
 COPY_BYTES = 8 << 20
 
@@ -85,6 +88,73 @@ class ChunkSplitInlineRunner(ChunkSplitMixin, InlineMRJobRunner):
     """``-r inline`` with :class:`ChunkSplitMixin`."""
 
 
+UBER_KEY = "mapreduce.job.ubertask.enable"
+UBER_MAX_BYTES = 128 << 20  # one HDFS block: YARN's own default limit for an uber job
+_HADOOP_VERSIONS = {}  # hadoop binary -> its version: `hadoop version` is a JVM per runner
+
+
+class WebHDFSHadoopRunner(HadoopJobRunner):
+    """``-r hadoop`` with mrjob's ``hdfs://`` file calls over WebHDFS
+    (:mod:`mrlinreg.driver.webhdfs_fs`) and ``hadoop version`` asked once per process.
+
+    ``webhdfs`` is an ``hdfs`` library client (class attribute, set by :func:`make_runner`).
+    """
+
+    webhdfs = None
+
+    @property
+    def fs(self):
+        if self._fs is None:
+            fs = super().fs
+            if self.webhdfs is not None:
+                webhdfs_first(fs, self.webhdfs)
+        return self._fs
+
+    def _jobconf_for_step(self, step_num):
+        """Uber mode (every task inside the application master's container: no container
+        requests) for an input of at most :data:`UBER_MAX_BYTES`, unless the user said
+        otherwise.  YARN still runs a job that does not fit (more than 9 maps, more than
+        one reducer) the usual way."""
+        jobconf = super()._jobconf_for_step(step_num)
+        if UBER_KEY not in jobconf and self._input_bytes() <= UBER_MAX_BYTES:
+            jobconf = dict(jobconf, **{UBER_KEY: "true"})
+        return jobconf
+
+    def _input_bytes(self):
+        if getattr(self, "_input_size", None) is None:
+            try:
+                self._input_size = sum(self.fs.du(p) for p in self._get_input_paths())
+            except Exception:  # cannot tell: no uber mode
+                self._input_size = float("inf")
+        return self._input_size
+
+    def _run_hadoop(self, hadoop_args, env, record_callback):
+        # the job client's INFO lines carry the application id, tracking URL and map/reduce
+        # percentages that progress lines show; the launcher defaults to WARN
+        if "jar" in hadoop_args and "HADOOP_ROOT_LOGGER" not in os.environ:
+            env = dict(env, HADOOP_ROOT_LOGGER="INFO,console")
+        return super()._run_hadoop(hadoop_args, env, record_callback)
+
+    def get_hadoop_version(self):
+        key = tuple(self.get_hadoop_bin())
+        if key not in _HADOOP_VERSIONS:
+            _HADOOP_VERSIONS[key] = super().get_hadoop_version()
+        return _HADOOP_VERSIONS[key]
+
+
+def _webhdfs_client():
+    """A WebHDFS client from the configuration (``[hdfs] url``), None if it cannot be made."""
+    try:
+        from hdfs import InsecureClient
+
+        from mrlinreg.config import load_config
+
+        cfg = load_config().hdfs
+        return InsecureClient(cfg.url, user=cfg.user, timeout=30)
+    except Exception:  # no hdfs library, a bad config: mrjob's hadoop fs does it all
+        return None
+
+
 RUNNERS = {LocalMRJobRunner: ChunkSplitLocalRunner, InlineMRJobRunner: ChunkSplitInlineRunner}
 
 
@@ -103,6 +173,10 @@ def task_args(runner_name: str) -> list:
 
 def make_runner(job):
     """``job.make_runner()``, with the splitting of :class:`ChunkSplitMixin` for ``-r local``
-    and ``-r inline``."""
+    and ``-r inline``, and :class:`WebHDFSHadoopRunner` for ``-r hadoop``."""
     cls = RUNNERS.get(job._runner_class())
+    if cls is None and job._runner_class() is HadoopJobRunner:
+        client = _webhdfs_client()
+        if client is not None:
+            cls = type("WebHDFSHadoopRunner", (WebHDFSHadoopRunner,), {"webhdfs": client})
     return cls(**job._runner_kwargs()) if cls else job.make_runner()

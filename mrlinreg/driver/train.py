@@ -63,7 +63,8 @@ def train_model(opts: TrainOptions, inputs, mrjob_args, fs, config, progress=Non
     workdir = tempfile.mkdtemp(prefix="mrlinreg-")
     try:
         passes = PassRunner(list(mrjob_args) + list(data.inputs), workdir,
-                            block_rows=opts.block_rows, on_bad_row=opts.on_bad_row)
+                            block_rows=opts.block_rows, on_bad_row=opts.on_bad_row,
+                            model_name=opts.model_name, say=progress.say)
         fingerprint = opts.fingerprint(data.features, data.label, inputs)
         # a killed trainer's ZooKeeper lock lives on until its session expires (seconds):
         # a resume waits that long for it rather than failing at once
@@ -87,7 +88,8 @@ def train_model(opts: TrainOptions, inputs, mrjob_args, fs, config, progress=Non
         scaling = fit.scaling(opts)
         if validation is not None:
             vpasses = PassRunner(list(mrjob_args) + list(validation.inputs), workdir,
-                                 block_rows=opts.block_rows, on_bad_row=opts.on_bad_row)
+                                 block_rows=opts.block_rows, on_bad_row=opts.on_bad_row,
+                                 model_name=opts.model_name, say=progress.say)
             held_out = evaluate_holdout(vpasses, validation.fmt, scaling, fit.w)
             metrics.update(held_out)
             progress.say("validation: " + ", ".join(
