@@ -15,6 +15,7 @@ from mrlinreg.config import load_config
 from mrlinreg.driver.predict import load_model, score
 from mrlinreg.driver.publish import (PUSH_HINT, outbox_dir, pending_runs, publish_pending,
                                      publish_run)
+from mrlinreg.driver.runners import make_runner
 from mrlinreg.driver.train import train_model
 from mrlinreg.driver.training import Progress
 from mrlinreg.fs import FileSystem
@@ -32,7 +33,7 @@ def runner_fs(job_class, mrjob_args, config) -> FileSystem:
     WebHDFS (``[hdfs] url``) for listing and sniffing ``hdfs://`` inputs."""
     from hdfs import InsecureClient
 
-    with job_class(args=list(mrjob_args)).make_runner() as runner:
+    with make_runner(job_class(args=list(mrjob_args))) as runner:  # hdfs:// over WebHDFS
         return FileSystem(runner.fs, webhdfs=InsecureClient(config.hdfs.url,
                                                             user=config.hdfs.user))
 

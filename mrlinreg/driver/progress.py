@@ -3,7 +3,8 @@
 mrjob's ``runner.run()`` blocks until the job ends.  :class:`PassProgress` is a
 daemon thread that, every ``every`` seconds while it runs, says one line such as::
 
-    pass 2 (mrlinreg m1 tsqr): map 45% reduce 0%, rows read 452,112, 11 s  [application_1_0003 http://rm:8088/proxy/application_1_0003/]
+    pass 2 (mrlinreg m1 tsqr): map 45% reduce 0%, rows read 452,112, 11 s  [application_1_0003
+    http://rm:8088/proxy/application_1_0003/]      (one line)
 
 Where the figures come from:
 

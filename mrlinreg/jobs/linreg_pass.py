@@ -125,7 +125,8 @@ class MRLinRegPass(MRJob):
         chunk, _ = drop_header_lines(chunk, self.fmt.header, self.at_file_start,
                                      anywhere=not self.known_file)
         self.at_file_start = False
-        block = parse_chunk(chunk, self.fmt, MAX_MAGNITUDE, self.block_rows)  # no overflowing squares
+        # MAX_MAGNITUDE: no overflowing squares
+        block = parse_chunk(chunk, self.fmt, MAX_MAGNITUDE, self.block_rows)
         self.increment_counter("mrlinreg", "rows read", len(block.values) + len(block.bad))
         if block.bad:
             for reason, count in Counter(reason for _, reason in block.bad).items():
