@@ -23,6 +23,7 @@ from mrjob.step import StepFailedException
 from mrlinreg import kernels
 from mrlinreg.errors import BadRowError, PassError
 from mrlinreg.jobs.linreg_pass import MRLinRegPass
+from mrlinreg.numerics.merge import DEFAULT_BUCKETS
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ class PassRunner:
 
     def run(self, params: dict) -> PassResult:
         params = dict(params, block_rows=self.block_rows, on_bad_row=self.on_bad_row)
+        params.setdefault("buckets", DEFAULT_BUCKETS)  # merge keys: bounded reducer input
         fd, path = tempfile.mkstemp(prefix="params-", suffix=".json", dir=self.workdir)
         args = ["--params", path, "--py-files", self.package_zip] + self.job_args
         job = MRLinRegPass(args=args)
@@ -81,7 +83,8 @@ class PassRunner:
         try:
             with job.make_runner() as runner:
                 runner.run()
-                records = dict(job.parse_output(runner.cat_output()))
+                output = list(job.parse_output(runner.cat_output()))
+            records = dict(output)  # bad_row: one record
         except StepFailedException as e:
             raise PassError(f"MapReduce pass {self.passes} failed: {e}. "
                             "The task logs above say why.") from None
@@ -98,6 +101,5 @@ class PassRunner:
                 "Fix the input, or use <opt:on_bad_row> skip to count and skip such rows.")
         if "partial" not in records:
             raise PassError("the input holds no rows")
-        rec = records["partial"]
-        return PassResult(kernels.ACCUMULATORS[rec["acc"]["kind"]].from_dict(rec["acc"]),
-                          rec["bad"])
+        # one merged partial per merge key: merged here in a canonical order
+        return PassResult(*kernels.merge_partial_records(v for k, v in output if k == "partial"))

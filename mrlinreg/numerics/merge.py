@@ -32,7 +32,11 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 
-__all__ = ["reducer_key", "group_by_key", "merge_tree"]
+__all__ = ["DEFAULT_BUCKETS", "reducer_key", "group_by_key", "merge_tree"]
+
+#: Merge keys of a pass: the driver merges at most this many partials.  Fixed, so
+#: the result is the same whatever the number of reduce tasks sharing the keys.
+DEFAULT_BUCKETS = 32
 
 
 def reducer_key(input_file: str, start: int, k: int) -> int:
