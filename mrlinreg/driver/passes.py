@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from mrjob.step import StepFailedException
 
-from mrlinreg import kernels
+from mrlinreg import kernels, sparkboot
 from mrlinreg.errors import BadRowError, PassError
 from mrlinreg.jobs.linreg_pass import MRLinRegPass
 from mrlinreg.numerics.merge import DEFAULT_BUCKETS
@@ -50,6 +50,15 @@ def build_package_zip(dest_dir: str) -> str:
     return path
 
 
+def _runner_args(options) -> list:
+    """Switches a runner needs for these jobs.  ``-r spark``: the compat layer in the
+    Pythons spark-submit starts (:mod:`mrlinreg.sparkboot`), and each task told its
+    input file, as Hadoop does (headers per file; the merge key of the split)."""
+    if options.runner != "spark":
+        return []
+    return sparkboot.mrjob_args(options.spark_master) + ["--emulate-map-input-file"]
+
+
 class PassRunner:
     """Runs passes with the user's mrjob options and inputs.
 
@@ -68,12 +77,14 @@ class PassRunner:
         self.on_bad_row = on_bad_row
         self.package_zip = build_package_zip(workdir)
         self.passes = 0
+        self.runner_args = _runner_args(MRLinRegPass(args=self.job_args).options)
 
     def run(self, params: dict) -> PassResult:
         params = dict(params, block_rows=self.block_rows, on_bad_row=self.on_bad_row)
         params.setdefault("buckets", DEFAULT_BUCKETS)  # merge keys: bounded reducer input
         fd, path = tempfile.mkstemp(prefix="params-", suffix=".json", dir=self.workdir)
-        args = ["--params", path, "--py-files", self.package_zip] + self.job_args
+        args = ["--params", path, "--py-files", self.package_zip, *self.runner_args] + \
+            self.job_args
         job = MRLinRegPass(args=args)
         if job.options.runner == "local":  # tasks on this machine: they stop when we die
             params["driver_pid"] = os.getpid()
