@@ -18,6 +18,7 @@ import numpy as np
 
 from mrlinreg.codec import decode_arrays, encode_arrays
 from mrlinreg.numerics import tsqr
+from mrlinreg.numerics.fused import FusedAccumulator
 from mrlinreg.numerics.refine import ResidualAccumulator
 from mrlinreg.numerics.scaling import design_matrix
 
@@ -169,7 +170,7 @@ class QRAccumulator:
 
 
 ACCUMULATORS = {c.kind: c for c in (MomentsAccumulator, EvaluateAccumulator, QRAccumulator,
-                                     ResidualAccumulator)}
+                                     ResidualAccumulator, FusedAccumulator)}
 
 
 def merge_partials(dicts):
@@ -185,3 +186,22 @@ def merge_partials(dicts):
     for acc in accs[1:]:
         total.merge(acc)
     return total
+
+
+def merge_partial_records(records):
+    """Merge pass records ``{"acc": partial dict, "bad": {reason: count}}``.
+
+    Used by each reducer (its key's mapper records) and by the driver (the
+    reducers' records); the partials merge in a canonical order
+    (:func:`merge_partials`), the bad-row counts add up.
+
+    Returns
+    -------
+    (accumulator, dict)
+    """
+    records = list(records)
+    bad = {}
+    for rec in records:
+        for reason, count in rec["bad"].items():
+            bad[reason] = bad.get(reason, 0) + count
+    return merge_partials([rec["acc"] for rec in records]), bad

@@ -50,6 +50,7 @@ class TrainOptions:
     on_bad_row: str = "skip"
     output_model: str | None = None
     summary: bool = False
+    summary_mae: bool = False
     block_rows: int = 8192
     model_name: str = "default"
     resume: bool = False
@@ -88,6 +89,9 @@ class TrainOptions:
         if self.refine and (self.l2 or self.min_norm):
             raise OptionError("<opt:refine> refines the least-squares solution: it does not "
                               "combine with <opt:l2> or <opt:min_norm>", "refine")
+        if self.summary_mae and not self.summary:
+            raise OptionError("<opt:summary_mae> measures the summary's MAE: it needs "
+                              "<opt:summary>", "summary_mae")
         if self.min_norm and self.solver != "qr":
             raise OptionError("<opt:min_norm> needs <opt:solver> qr", "min_norm")
         try:  # before any pass: the name becomes HBase keys, ZooKeeper paths, Hive values

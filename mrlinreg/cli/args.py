@@ -65,6 +65,9 @@ def add_model_args(parser) -> None:
     g.add_argument("--output-model", help="also write the model JSON here (local or hdfs://)")
     g.add_argument("--summary", action="store_true",
                    help="print a statsmodels-style summary table to stderr")
+    g.add_argument("--summary-mae", action="store_true",
+                   help="with --summary, one more pass measures the mean absolute error "
+                        "(everything else comes from the fit's one pass)")
     g.add_argument("--block-rows", type=int, default=8192,
                    help="rows a mapper parses at once (memory per task grows with this, "
                         "never with the input)")

@@ -24,6 +24,21 @@ class PassOracle:
         self.base = {"pass": "evaluate", "format": fmt.to_dict(), "shift": encode_array(shift),
                      "scale": encode_array(scale), "fit_intercept": fit_intercept}
         self.calls = 0
+        self.last = None  # (W, mean |residual| per column) of the latest pass
+
+    def mae_at(self, w):
+        """Mean absolute residual at ``w`` if the latest pass evaluated exactly ``w``, else None.
+
+        An iterative solver's last pass evaluates the weights it ends on, so the
+        summary's MAE needs no pass of its own with this strategy.
+        """
+        if self.last is None:
+            return None
+        W, mae = self.last
+        for j in range(W.shape[1]):
+            if W[:, j].tobytes() == np.asarray(w, dtype=np.float64).tobytes():
+                return float(mae[j])
+        return None
 
     def __call__(self, W, P, hessian=False) -> Evaluation:
         res = self.runner.run(dict(self.base, points=encode_array(W), directions=encode_array(P),
@@ -32,6 +47,7 @@ class PassOracle:
         acc, n = res.acc, res.acc.n
         if n == 0:
             raise TrainingError("no valid rows in the input")
+        self.last = (np.array(W, dtype=np.float64), acc.abs / n)
         return Evaluation(n=n, loss=acc.sse / n, grad=acc.grad / n, hp=acc.hp / n,
                           hessian=None if acc.gram is None else acc.gram / n, mae=acc.abs / n)
 

@@ -21,11 +21,12 @@ from dataclasses import dataclass
 
 from mrjob.step import StepFailedException
 
-from mrlinreg import kernels
+from mrlinreg import kernels, sparkboot
 from mrlinreg.driver.progress import PassProgress, StreamingLogCapture
 from mrlinreg.driver.runners import make_runner, task_args
 from mrlinreg.errors import BadRowError, PassError
 from mrlinreg.jobs.linreg_pass import MRLinRegPass
+from mrlinreg.numerics.merge import DEFAULT_BUCKETS
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,15 @@ def job_name(model_name, pass_kind: str) -> str:
     return " ".join(["mrlinreg"] + ([model_name] if model_name else []) + [pass_kind])
 
 
+def _runner_args(options) -> list:
+    """Switches a runner needs for these jobs.  ``-r spark``: the compat layer in the
+    Pythons spark-submit starts (:mod:`mrlinreg.sparkboot`), and each task told its
+    input file, as Hadoop does (headers per file; the merge key of the split)."""
+    if options.runner != "spark":
+        return []
+    return sparkboot.mrjob_args(options.spark_master) + ["--emulate-map-input-file"]
+
+
 class PassRunner:
     """Runs passes with the user's mrjob options and inputs.
 
@@ -85,12 +95,14 @@ class PassRunner:
         self.progress_every = progress_every
         self.package_zip = build_package_zip(workdir)
         self.passes = 0
+        self.runner_args = _runner_args(MRLinRegPass(args=self.job_args).options)
 
     def run(self, params: dict) -> PassResult:
         params = dict(params, block_rows=self.block_rows, on_bad_row=self.on_bad_row)
+        params.setdefault("buckets", DEFAULT_BUCKETS)  # merge keys: bounded reducer input
         fd, path = tempfile.mkstemp(prefix="params-", suffix=".json", dir=self.workdir)
         name = job_name(self.model_name, params["pass"])
-        args = ["--params", path, "--py-files", self.package_zip,
+        args = ["--params", path, "--py-files", self.package_zip, *self.runner_args,
                 "--jobconf", f"mapreduce.job.name={name}"] + self.job_args
         job = MRLinRegPass(args=args)
         if job.options.runner == "local":
@@ -105,7 +117,8 @@ class PassRunner:
                     PassProgress(runner, f"pass {self.passes} ({name})", self.say,
                                  self.progress_every, capture):
                 runner.run()
-                records = dict(job.parse_output(runner.cat_output()))
+                output = list(job.parse_output(runner.cat_output()))
+            records = dict(output)  # bad_row: one record
         except StepFailedException as e:
             raise PassError(f"MapReduce pass {self.passes} failed: {e}. "
                             "The task logs above say why.") from None
@@ -122,6 +135,5 @@ class PassRunner:
                 "Fix the input, or use <opt:on_bad_row> skip to count and skip such rows.")
         if "partial" not in records:
             raise PassError("the input holds no rows")
-        rec = records["partial"]
-        return PassResult(kernels.ACCUMULATORS[rec["acc"]["kind"]].from_dict(rec["acc"]),
-                          rec["bad"])
+        # one merged partial per merge key: merged here in a canonical order
+        return PassResult(*kernels.merge_partial_records(v for k, v in output if k == "partial"))

@@ -1,11 +1,12 @@
 """The training run: passes, iterations, convergence, the fitted result.
 
-    moments pass  ->  shift/scale  ->  [tsqr pass]  ->  solver iterations  ->  FitResult
+    first pass (moments, or moments + R)  ->  shift/scale, R  ->  solver iterations  ->  FitResult
 
-The moments pass gives the row count and each column's mean and spread, for
-standardisation and R².  With the ``stats`` strategy (or ``solver = qr``) one
-more pass collects the R factor of ``[A y]`` and every iteration runs in the
-driver on it; with ``passes`` every iteration is a MapReduce pass.
+The first pass gives the row count and each column's mean and spread, for
+standardisation and R².  With the ``stats`` strategy (or ``solver = qr``), or
+for ``--summary``, the same pass also collects the R factor of ``[A y]``
+(:mod:`mrlinreg.numerics.fused`) and every iteration runs in the driver on
+it: one pass in all.  With ``passes`` every iteration is a MapReduce pass.
 
 A :class:`TrainingRun` owns the run's state (data context, history, warnings,
 progress); nothing is threaded through long argument lists.  It raises domain
@@ -25,6 +26,7 @@ from mrlinreg.codec import encode_array
 from mrlinreg.driver.oracles import PassOracle, StatsOracle
 from mrlinreg.errors import TrainingError, render
 from mrlinreg.numerics import exact, ridge
+from mrlinreg.numerics.fused import context_from_fused
 from mrlinreg.numerics.refine import Refinement, refine
 from mrlinreg.numerics.scaling import constant_columns, standardization, to_original
 from mrlinreg.numerics.solvers import SOLVERS, SolverOptions, Step
@@ -39,6 +41,9 @@ STATS_MAX_FEATURES = 1000  # auto strategy: a (p+1)^2 R factor is small up to he
 #: their digits.  Solvers working on R (qr; cg and newton with the stats strategy) are
 #: unaffected: Householder QR scales its norms.
 TINY_LABEL = 1e-100
+#: A relative loss change below this is rounding: gradient descent's loss test cannot
+#: ask for more (``tol^2`` smaller than it), see ``TrainingRun._finish_on_r``.
+LOSS_RESOLUTION = 64 * float(np.finfo(np.float64).eps)
 
 
 @dataclass(frozen=True)
@@ -150,14 +155,19 @@ class TrainingRun:
         self.warnings: list = []
         self.context: DataContext | None = resume.context if resume else None
         self.refinement: Refinement | None = None
+        self.pass_oracle: PassOracle | None = None
 
     # --- the data context -----------------------------------------------------------
 
     def collect_context(self) -> DataContext:
-        """The moments pass (row count, means, spreads), then the TSQR pass when needed."""
+        """One pass: the moments (row count, means, spreads) and, when a solver or the
+        summary works on R, the R factor of ``[A y]`` with them (:mod:`numerics.fused`)."""
         opts, fmt = self.opts, self.data.fmt
-        moments = self.passes.run({"pass": "moments", "format": fmt.to_dict()})
-        bad_rows, n = moments.bad_rows, moments.acc.n
+        strategy = choose_strategy(opts.strategy, opts.solver, self.p)
+        need_r = strategy == "stats" or (opts.summary and not opts.l2)  # no OLS summary under l2
+        kind = "fused" if need_r else "moments"
+        first = self.passes.run({"pass": kind, "format": fmt.to_dict()})
+        bad_rows, n = first.bad_rows, first.acc.n
         n_bad = int(sum(bad_rows.values()))
         if n_bad:
             self.progress.say(f"skipped {n_bad} bad rows: " + ", ".join(
@@ -165,20 +175,17 @@ class TrainingRun:
         if n == 0:
             raise TrainingError("no valid rows in the input" +
                                 (f" ({n_bad} bad rows skipped)" if n_bad else ""))
-        mean, m2 = moments.acc.mean, moments.acc.m2
+        mean, m2 = first.acc.mean, first.acc.m2
         d = self.d
         self._check_label_magnitude(mean[d], float(np.sqrt(m2[d] / n)))
+        self.progress.say(f"{n} rows, {d} features; solver {opts.solver}, strategy {strategy}")
+        if need_r:
+            fc = context_from_fused(first.acc, opts.fit_intercept, opts.standardize)
+            return DataContext(n, mean, m2, bad_rows, fc.shift, fc.scale, strategy, fc.R)
         shift, scale = standardization(mean[:d], np.sqrt(m2 / n)[:d],
                                        np.sqrt(m2 / n + mean**2)[:d], opts.fit_intercept,
                                        opts.standardize)
-        strategy = choose_strategy(opts.strategy, opts.solver, self.p)
-        self.progress.say(f"{n} rows, {d} features; solver {opts.solver}, strategy {strategy}")
-        R = None
-        if strategy == "stats" or (opts.summary and not opts.l2):  # no OLS summary under l2
-            R = self.passes.run({"pass": "tsqr", "format": fmt.to_dict(),
-                                 "shift": encode_array(shift), "scale": encode_array(scale),
-                                 "fit_intercept": opts.fit_intercept}).acc.R
-        return DataContext(n, mean, m2, bad_rows, shift, scale, strategy, R)
+        return DataContext(n, mean, m2, bad_rows, shift, scale, strategy, None)
 
     def _check_label_magnitude(self, mean_y, std_y):
         """Refuse a label so small that the loss underflows, unless the solver never
@@ -219,6 +226,7 @@ class TrainingRun:
             else:
                 oracle = PassOracle(self.passes, self.data.fmt, ctx.shift, ctx.scale,
                                     opts.fit_intercept)
+                self.pass_oracle = oracle  # its last pass may give the summary's MAE
                 if lam > 0:
                     oracle = ridge.penalized_oracle(oracle, lam, mask)
             # on R, conjugate gradient is preconditioned by R itself (it then solves on R,
@@ -272,12 +280,40 @@ class TrainingRun:
             self._record_step(step, SolverState.from_solver_dict(solver.name, solver.state))
             self.progress.step(step)
             converged = solver.converged()
+        if converged and isinstance(oracle, StatsOracle):
+            self._finish_on_r(solver, oracle)
         if not converged:
             self.warnings.append(
                 f"not converged after <opt:max_iter> {self.opts.max_iter} iterations "
                 f"(|grad| {np.linalg.norm(solver.state['g']):.3e}); raise <opt:max_iter>, "
                 "or use <opt:solver> cg/newton/qr")
         return solver.state["w"], solver.state["loss"], converged, solver.state["iteration"]
+
+    def _finish_on_r(self, solver, oracle):
+        """Gradient descent on R, stopped by the loss: finish with the exact minimiser.
+
+        Its line search and its loss test compare losses, which resolve the weights to
+        about sqrt(eps) only; with ``tol`` below that (``tol^2 < LOSS_RESOLUTION``) it
+        can stop with ``|g| > tol |g0|``.  On R the minimiser is one triangular solve
+        away: taken as one more iteration, so the result meets the gradient test.
+        """
+        state, tol = solver.state, self.opts.tol
+        if solver.name != "gd" or tol**2 >= LOSS_RESOLUTION or \
+                np.linalg.norm(state["g"]) <= tol * state["g0_norm"]:
+            return
+        w = exact.solve_r(oracle.R, names=self.working_names).w
+        if w is None:
+            return
+        ev = oracle(w.reshape(-1, 1), np.zeros((len(w), 0)))
+        state["prev_loss"] = state["loss"]
+        state["w"], state["loss"], state["g"] = w, float(ev.loss[0]), ev.grad[:, 0]
+        state["iteration"] += 1
+        step = Step(state["iteration"], state["loss"], float(np.linalg.norm(state["g"])), 1.0, 0)
+        self.progress.say("gd: the loss stopped changing before |grad| reached "
+                          "<opt:tol>·|grad0| (losses resolve the weights to sqrt(eps) only); "
+                          "finished with the exact minimiser on R")
+        self._record_step(step, SolverState.from_solver_dict(solver.name, state))
+        self.progress.step(step)
 
     def _fit_exact(self, R_fit):
         """``solver = qr``: the solution from R alone, recorded as a one-step run."""
@@ -333,6 +369,9 @@ class TrainingRun:
     # --- statistics -----------------------------------------------------------------
 
     def _summary(self, w) -> Summary | None:
+        """OLS statistics from R: no pass of their own.  MAE needs every residual: it comes
+        from the pass that evaluated ``w`` when one did (the ``passes`` strategy), or from
+        one more pass with ``summary_mae``; otherwise it is null and the summary says why."""
         opts, ctx = self.opts, self.context
         if opts.l2:
             self.warnings.append("the summary gives ordinary least squares statistics; with "
@@ -340,12 +379,23 @@ class TrainingRun:
             return None
         if ctx.R is None:
             return None
-        # one more pass for the statistics that need each residual (MAE)
-        ev = PassOracle(self.passes, self.data.fmt, ctx.shift, ctx.scale, opts.fit_intercept)(
-            w.reshape(-1, 1), np.zeros((len(w), 0)))
-        summary = Summary.from_ols(ols_summary(
+        mae, source = None, None
+        if opts.summary_mae:
+            ev = PassOracle(self.passes, self.data.fmt, ctx.shift, ctx.scale,
+                            opts.fit_intercept)(w.reshape(-1, 1), np.zeros((len(w), 0)))
+            mae, source = float(ev.mae[0]), "one more pass (<opt:summary_mae>)"
+        elif self.pass_oracle is not None and self.refinement is None:
+            mae = self.pass_oracle.mae_at(w)
+            source = "the training pass that evaluated the final weights" if mae is not None \
+                else None
+        stats = ols_summary(
             ctx.R, ctx.n, w, shift=ctx.shift, scale=ctx.scale, fit_intercept=opts.fit_intercept,
-            names=self.working_names, sum_abs_residuals=float(ev.mae[0] * ctx.n)))
+            names=self.working_names, sum_abs_residuals=None if mae is None else mae * ctx.n)
+        stats["mae_source"] = self.progress.text(
+            source or "not measured: the mean absolute error needs every residual, one more "
+            "pass over the data; <opt:summary_mae> runs it (<opt:validation> data get "
+            "validation_mae in the passes they run anyway)")
+        summary = Summary.from_ols(stats)
         if self.refinement is not None:
             summary.stats["refinement_forward_error"] = \
                 self.refinement.estimated_componentwise_error

@@ -2,9 +2,14 @@
 
 Mappers read their split as multi-megabyte byte chunks (:mod:`mrlinreg.chunks`:
 one pyarrow call per chunk, no per-line Python), fold them into partial sums and emit them
-once from ``mapper_final``; one reducer merges them in a canonical order.  What a
-pass computes comes from the ``--params`` side file written by the driver (pass
-kind, row format, scaling, candidate weights).  Hadoop streaming runs this file
+once from ``mapper_final``, under one of ``buckets`` keys chosen from their
+split (:func:`mrlinreg.numerics.merge.reducer_key`); the reducers merge each
+key's partials in a canonical order and the driver merges the (at most
+``buckets``) results in a canonical order.  The result does not depend on
+which mapper finished first, nor on how many reduce tasks share the keys
+(``mapreduce.job.reduces``, default 1).  What a pass computes comes from the
+``--params`` side file written by the driver (pass kind, row format,
+scaling, candidate weights).  Hadoop streaming runs this file
 as ``python linreg_pass.py --mapper ...``; it never imports the driver.
 """
 
@@ -23,6 +28,8 @@ from mrjob.step import MRStep
 from mrlinreg import kernels
 from mrlinreg.codec import decode_array
 from mrlinreg.chunks import decode_line, drop_header_lines, parse_chunk, read_chunks
+from mrlinreg.numerics.fused import FusedAccumulator
+from mrlinreg.numerics.merge import reducer_key
 from mrlinreg.parsing import MAX_MAGNITUDE, RowFormat, split_columns
 
 
@@ -31,6 +38,8 @@ def make_accumulator(params):
     kind = params["pass"]
     if kind == "moments":
         return kernels.MomentsAccumulator(len(params["format"]["feature_idx"]) + 1)
+    if kind == "fused":  # moments and the R factor in one pass
+        return FusedAccumulator(len(params["format"]["feature_idx"]))
     shift, scale = decode_array(params["shift"]), decode_array(params["scale"])
     if kind == "evaluate":
         return kernels.EvaluateAccumulator(
@@ -155,19 +164,21 @@ class MRLinRegPass(MRJob):
             yield from self.mapper_fold_chunk(None, chunk)
         if self.first_bad is not None:
             yield "bad_row", self.first_bad
-        yield "partial", {"acc": self.acc.to_dict(), "bad": self.bad_counts}
+        yield self._partial_key(), {"acc": self.acc.to_dict(), "bad": self.bad_counts}
+
+    def _partial_key(self):
+        """``partial <b>``: the merge key of this split, ``b`` a pure function of the
+        split's file and start offset (the same in every attempt, run and runner)."""
+        start = int(jobconf_from_env("mapreduce.map.input.start", "0") or 0)
+        return f"partial {reducer_key(self.input_file, start, int(self.params.get('buckets', 1)))}"
 
     def reducer_add_partials(self, key, values):
         values = list(values)
         if key == "bad_row":
             yield key, min(values, key=lambda v: json.dumps(v, sort_keys=True))
             return
-        total = kernels.merge_partials([v["acc"] for v in values])
-        bad = {}
-        for v in values:
-            for reason, count in v["bad"].items():
-                bad[reason] = bad.get(reason, 0) + count
-        yield key, {"acc": total.to_dict(), "bad": bad}
+        total, bad = kernels.merge_partial_records(values)
+        yield "partial", {"acc": total.to_dict(), "bad": bad}  # the driver merges the keys'
 
     def steps(self):
         return [MRStep(mapper_init=self.mapper_init,

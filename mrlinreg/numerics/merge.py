@@ -1,30 +1,36 @@
-"""Bounded merge in one job: partials keyed to K reducers, then one driver merge.
+"""Bounded merge in one job: partials keyed to B merge keys, then one driver merge.
 
-A mapper emits its partial under ``reducer_key(input_file, start, K)``,
+A mapper emits its partial under ``reducer_key(input_file, start, B)``,
 where ``(input_file, start)`` names its input split (Hadoop streaming gives
-them as ``mapreduce.map.input.file`` / ``mapreduce.map.input.start``).  Each
-reducer merges the partials of its key with the accumulator's ``merge_all``
-and emits one partial; the driver merges those K partials the same way.
-:func:`merge_tree` is the same computation in one process (tests, local runs).
+them as ``mapreduce.map.input.file`` / ``mapreduce.map.input.start``; the
+local runners set both; ``-r spark`` sets the file only).  The reduce tasks
+(``mapreduce.job.reduces``, K of them, default 1) share the B keys as the
+partitioner decides; a reducer is called once per key and merges that key's
+partials with the accumulator's ``merge_all``; the driver merges the (at
+most B) results the same way.  :func:`merge_tree` is the same computation in
+one process (tests).
 
 What is guaranteed
 ------------------
-* For a fixed K and fixed input splits, the result is bit-identical however
-  the partials are scheduled or arrive: the key is a pure function of the
-  split (not of the task attempt, host or time), each partial is a pure
-  function of its split's rows, and ``merge_all`` sorts its inputs by content
-  before any arithmetic (so it is a function of the multiset of its inputs).
-  Re-running a failed task, or speculative execution, changes nothing.
-* Across different K (or different split sizes) the grouping, and therefore
+* For fixed B (``DEFAULT_BUCKETS``) and fixed input splits the result is
+  bit-identical however the partials are scheduled or arrive, and whatever K:
+  the key is a pure function of the split (not of the task attempt, host,
+  time or reduce task), each partial is a pure function of its split's rows,
+  and ``merge_all`` sorts its inputs by content before any arithmetic (so it
+  is a function of the multiset of its inputs).  Re-running a failed task,
+  or speculative execution, changes nothing.  Tested with 1 to 6 reduce tasks
+  and permuted inputs (``tests/functional/test_onepass.py``).
+* Across different B (or different split sizes) the grouping, and therefore
   the rounding, differs: results agree to rounding (about 1e-15 relative to
   ``||R||`` on well-conditioned data), not bit for bit.
-* If the Hadoop partitioner sends two keys to one reducer, that reducer is
-  called once per key and emits one partial per key: the result is still the
-  same as with one key per reducer.
 
-Sizes (d = 1000, 2,000 mappers; see :mod:`mrlinreg.numerics.fused`): 5.39 MB
-per partial, about ``2000/K * 5.39 MB`` into each reducer, ``K * 5.39 MB``
-into the driver; K near sqrt(2000) (32..45) balances the two (0.17-0.34 GB).
+Sizes, d = 1000 with 2,000 mappers (the fused partial, measured): 5.40 MB per
+partial (JSON; its packed R is 502,503 doubles), 10.8 GB from all mappers.
+B = 32: about 63 partials per key (at most about 86 with the hash's spread),
+0.34 GB (0.46 GB) into one reducer call, which holds them decoded as (k, k)
+arrays (0.5 GB) while it merges; 32 partials, 173 MB, into the driver.
+K reduce tasks only share the keys out (K = 32: one key each); one reducer
+with B = 1 would take all 10.8 GB.
 """
 
 from __future__ import annotations
@@ -32,7 +38,11 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 
-__all__ = ["reducer_key", "group_by_key", "merge_tree"]
+__all__ = ["DEFAULT_BUCKETS", "reducer_key", "group_by_key", "merge_tree"]
+
+#: Merge keys of a pass: the driver merges at most this many partials.  Fixed, so
+#: the result is the same whatever the number of reduce tasks sharing the keys.
+DEFAULT_BUCKETS = 32
 
 
 def reducer_key(input_file: str, start: int, k: int) -> int:

@@ -24,6 +24,11 @@ moved first: ``TSS = sum_{i>=1} R'_{i,-1}^2``.  Then, as statsmodels does,
     AIC = -2 llf + 2 rank,  BIC = -2 llf + log(n) rank
     RMSE = sqrt(rss / n),  MAE = sum|r| / n
 
+Every statistic but MAE comes from ``R_aug``, without a pass over the data;
+MAE needs every residual, so it is None unless ``sum_abs_residuals`` is given
+(from a pass that ran anyway, or one more; the caller may say which in a
+``mae_source`` entry, printed under the table by :func:`format_summary`).
+
 The condition number is statsmodels' ``OLSResults.condition_number``: the
 2-norm condition number of the raw exog ``[X, 1]``.  Since ``A = [X, 1] T``,
 ``[X, 1] = Q R T^{-1}`` and its singular values are those of ``R T^{-1}``,
@@ -279,4 +284,6 @@ def format_summary(summary: dict) -> str:
     lines.append("=" * width)
     if s["diagnosis"]:
         lines.append("Warning: " + s["diagnosis"])
+    if s.get("mae_source"):
+        lines.append("MAE: " + s["mae_source"])
     return "\n".join(lines)

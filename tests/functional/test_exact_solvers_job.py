@@ -28,7 +28,7 @@ def test_qr_keeps_seven_digits_on_filip_type_data(tmp_path):
     rec, err = _fit(path, "--solver", "qr")
     lre = log_relative_error(_estimate(rec), truth)
     assert min(lre) >= 7.0, lre
-    assert rec["passes"] == 2  # moments, tsqr
+    assert rec["passes"] == 1  # moments and R in one pass
     assert any("near-collinear" in w for w in rec["warnings"])  # seen, not silent
 
 
@@ -94,8 +94,35 @@ def test_summary_matches_statsmodels(tmp_path, extra):
     assert s["f_pvalue"] == pytest.approx(ols.f_pvalue, rel=1e-8, abs=1e-300)
     resid = ols.resid
     assert s["rmse"] == pytest.approx(np.sqrt(np.mean(resid**2)), rel=1e-8)
-    assert s["mae"] == pytest.approx(np.mean(np.abs(resid)), rel=1e-8)
-    assert rec["metrics"]["mae"] == s["mae"]
+    # everything above from the fit's one pass; MAE needs every residual: not measured
+    assert rec["passes"] == 1
+    assert s["mae"] is None and "mae" not in rec["metrics"]
+    assert "not measured" in s["mae_source"] and "--summary-mae" in s["mae_source"]
+    assert "MAE: not measured" in err
+    rec, err = _fit(path, "--solver", "qr", "--summary", "--summary-mae", *extra)
+    assert rec["passes"] == 2
+    assert rec["summary"]["mae"] == pytest.approx(np.mean(np.abs(resid)), rel=1e-8)
+    assert rec["metrics"]["mae"] == rec["summary"]["mae"]
+    assert "--summary-mae" in rec["summary"]["mae_source"]
+
+
+def test_summary_mae_comes_from_the_last_pass_of_the_passes_strategy(tmp_path):
+    """gd's last pass evaluated the weights it ends on: their MAE costs no pass."""
+    X, y, _, _ = make_regression(400, 3, noise=2.0, seed=14)
+    path = tmp_path / "g.csv"
+    write_csv(str(path), X, y)
+    plain, _ = _fit(path, "--solver", "gd", "--strategy", "passes", "--tol", "1e-10")
+    rec, _ = _fit(path, "--solver", "gd", "--strategy", "passes", "--tol", "1e-10",
+                  "--summary")
+    assert rec["passes"] == plain["passes"]
+    fitted = X @ coef_vector(rec) + rec["intercept"]
+    assert rec["summary"]["mae"] == pytest.approx(np.mean(np.abs(y - fitted)), rel=1e-9)
+    assert "training pass" in rec["summary"]["mae_source"]
+
+
+def test_summary_mae_needs_summary():
+    code, rec, err = run_inline(["--summary-mae", "x.csv"])
+    assert code == 2 and rec is None and "--summary-mae" in err and "--summary" in err
 
 
 def test_summary_for_gd_uses_its_own_weights(tmp_path):
@@ -148,7 +175,7 @@ def test_refine_reaches_nine_digits_through_the_job(tmp_path, cores, problem):
     lre = log_relative_error(_estimate(rec), truth)
     assert min(lre) >= 9.0, (lre, rec["refinement"])
     steps = rec["refinement"]
-    assert 1 <= len(steps) <= 3 and rec["passes"] == 2 + len(steps)
+    assert 1 <= len(steps) <= 3 and rec["passes"] == 1 + len(steps)
     assert all({"pass", "correction_norm", "estimated_digits"} <= set(s) for s in steps)
 
 
