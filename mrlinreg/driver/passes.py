@@ -60,8 +60,9 @@ class PassRunner:
         Where params files and the package zip are written.
     """
 
-    def __init__(self, job_args, workdir, block_rows=8192, on_bad_row="skip"):
+    def __init__(self, job_args, workdir, block_rows=8192, on_bad_row="skip", extra=None):
         self.job_args = list(job_args)
+        self.extra = dict(extra or {})  # e.g. {"columnar": ...}: the input is a manifest
         self.workdir = workdir
         self.block_rows = block_rows
         self.on_bad_row = on_bad_row
@@ -69,9 +70,11 @@ class PassRunner:
         self.passes = 0
 
     def run(self, params: dict) -> PassResult:
-        params = dict(params, block_rows=self.block_rows, on_bad_row=self.on_bad_row)
+        params = dict(params, block_rows=self.block_rows, on_bad_row=self.on_bad_row,
+                      **self.extra)
         fd, path = tempfile.mkstemp(prefix="params-", suffix=".json", dir=self.workdir)
-        args = ["--params", path, "--py-files", self.package_zip] + self.job_args
+        args = ["--params", path, "--py-files", self.package_zip] + \
+            (["--columnar"] if "columnar" in self.extra else []) + self.job_args
         job = MRLinRegPass(args=args)
         if job.options.runner == "local":  # tasks on this machine: they stop when we die
             params["driver_pid"] = os.getpid()

@@ -18,6 +18,7 @@ coefficients and the row format come in the ``--params`` side file written by
 the driver (:mod:`mrlinreg.driver.predict`); this module never imports it.
 """
 
+import argparse
 import json
 
 import mrlinreg.compat  # noqa: F401  (before mrjob: Python 3.12+)
@@ -27,6 +28,7 @@ from mrjob.job import MRJob
 from mrjob.protocol import BytesValueProtocol, RawValueProtocol
 from mrjob.step import MRStep
 
+from mrlinreg import columnar
 from mrlinreg.parsing import RowFormat, header_text, parse_block, split_columns
 from mrlinreg.records import prediction_lines
 
@@ -40,12 +42,14 @@ class MRPredict(MRJob):
     def configure_args(self):
         super().configure_args()
         self.add_file_arg("--params", help="scoring parameters (JSON), written by the driver")
+        self.add_passthru_arg("--columnar", action="store_true",
+                              help=argparse.SUPPRESS)  # input: a manifest of row groups
 
     def _wrap_protocols(self, step_num, step_type):
         # mrjob strips every trailing \r and \n of an input line; the mapper needs the
         # line up to its \n (a \r included) to count byte offsets (mrjob 0.7.4, pinned)
         read_lines, write_line = super()._wrap_protocols(step_num, step_type)
-        if step_type != "mapper":
+        if step_type != "mapper" or self.options.columnar:
             return read_lines, write_line
 
         def read_raw_lines():
@@ -70,6 +74,7 @@ class MRPredict(MRJob):
         self.at_file_start = self.offset == 0
         self.header = None if self.fmt.header is None else self.fmt.header.encode("utf-8")
         self.lines, self.offsets = [], []
+        self.columnar = params.get("columnar")
 
     def mapper_score_rows(self, _, line):
         start = self.offset
@@ -92,6 +97,36 @@ class MRPredict(MRJob):
             self.at_file_start = False
             return header_text(line) == self.fmt.header
         return not self.known_file and line.rstrip(b"\r") == self.header
+
+    def mapper_score_units(self, _, line):
+        """Columnar input: one manifest line is one row group (stripe); ``row_index``
+        is the row's number in its file."""
+        if not line.strip():
+            return
+        unit = columnar.Unit.from_line(line.decode("utf-8") if isinstance(line, bytes)
+                                       else line)
+        spec = self.columnar
+        webhdfs = columnar.WebHdfs(**spec["webhdfs"]) if spec.get("webhdfs") else None
+        for block in columnar.read_unit(unit, spec["columns"], self.block_rows, webhdfs):
+            for _, reason in block.bad:
+                self.increment_counter("mrlinreg bad rows", reason, 1)
+            if block.bad and self.fail_fast:
+                row, reason = block.bad[0]
+                raise ValueError(f"bad row ({reason}) in {unit.path}: row {row} of the file")
+            yield from self._score(unit.path, block.values, block.rows)
+
+    def _score(self, file, values, rows):
+        X, y = split_columns(values, self.fmt)
+        with np.errstate(all="ignore"):
+            yhat = X @ self.coef + self.intercept
+        finite = np.isfinite(yhat)
+        if not finite.all():  # overflow: never write inf
+            self.increment_counter("mrlinreg bad rows", "non_finite_prediction",
+                                   int((~finite).sum()))
+            rows, yhat = rows[finite], yhat[finite]
+            y = None if y is None else y[finite]
+        if len(yhat):
+            yield None, prediction_lines(file, rows, y, yhat)
 
     def _flush(self):
         lines, offsets = self.lines, np.array(self.offsets, dtype=np.int64)
@@ -127,7 +162,8 @@ class MRPredict(MRJob):
         yield from self._flush()
 
     def steps(self):
-        return [MRStep(mapper_init=self.mapper_init, mapper=self.mapper_score_rows,
+        mapper = self.mapper_score_units if self.options.columnar else self.mapper_score_rows
+        return [MRStep(mapper_init=self.mapper_init, mapper=mapper,
                        mapper_final=self.mapper_final_flush)]
 
 
