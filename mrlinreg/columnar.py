@@ -12,14 +12,15 @@ at most ``batch_rows`` rows into a float64 matrix with one vectorised pass:
 * a NaN or an infinity, reason ``non_finite``; beyond ``max_magnitude``,
   ``out_of_range`` (as :func:`mrlinreg.parsing.parse_block` for text).
 
-Integer, floating and decimal columns are read (cast to float64, as the text
-parser rounds a decimal string); any other type is refused by the driver before
+Integer, floating and decimal columns are read as float64 (integers and floats
+by arrow's cast, decimals through their text so that they round exactly as the
+text parser rounds the same digits); any other type is refused by the driver before
 a pass, with :func:`numeric_type`.  Partition columns of a table have one value
 per unit: they travel in the manifest line (``consts``) and become constant
 columns of the unit's blocks.
 
-Parquet batches come from ``ParquetFile.iter_batches`` (pages decoded as they are
-read); an ORC stripe is read whole (``ORCFile.read_stripe``: pyarrow has no finer
+Parquet batches come from ``ParquetFile.iter_batches`` without pre-buffering
+(pages decoded as they stream through a 1 MiB buffer per column); an ORC stripe is read whole (``ORCFile.read_stripe``: pyarrow has no finer
 reader) and cut into batches, so an ORC task holds one stripe's projected columns.
 """
 
@@ -42,6 +43,7 @@ PARQUET_MAGIC = b"PAR1"
 ORC_MAGIC = b"ORC"
 EXTENSIONS = {".parquet": "parquet", ".parq": "parquet", ".pq": "parquet", ".orc": "orc"}
 MAGIC_BYTES = 4  # enough to tell the formats apart
+STREAM_BUFFER = 1 << 20  # bytes read at once per Parquet column
 
 
 class ColumnarError(ValueError):
@@ -322,7 +324,9 @@ def iter_batches(f, unit: Unit, columns, batch_rows: int):
     if unit.format == "parquet":
         import pyarrow.parquet as pq
 
-        pf = pq.ParquetFile(f)
+        # no pre-buffering (it would read the unit's column chunks whole): pages stream
+        # through a 1 MiB buffer per column, so memory is a batch plus those buffers
+        pf = pq.ParquetFile(f, pre_buffer=False, buffer_size=STREAM_BUFFER)
         yield from pf.iter_batches(batch_size=batch_rows, row_groups=[unit.index],
                                    columns=list(columns), use_threads=False)
     elif unit.format == "orc":
@@ -340,7 +344,11 @@ def _as_float(column: pa.Array):
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
     nulls = column.is_null().to_numpy(zero_copy_only=False) if column.null_count else None
-    if not pa.types.is_float64(column.type):
+    if pa.types.is_decimal(column.type):
+        # through its decimal text, as the CSV parser reads it: correctly rounded (arrow's
+        # decimal-to-double cast is not: 0.35 becomes 0.35000000000000003)
+        column = pc.cast(pc.cast(column, pa.string()), pa.float64())
+    elif not pa.types.is_float64(column.type):
         column = pc.cast(column, pa.float64(), safe=False)
     values = column.fill_null(np.nan).to_numpy(zero_copy_only=False) if nulls is not None \
         else column.to_numpy(zero_copy_only=False)

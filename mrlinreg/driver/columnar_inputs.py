@@ -108,7 +108,8 @@ def inspect_files(files, formats: dict, webhdfs: dict | None) -> list:
         try:
             return columnar.inspect(f, path, formats[path])
         except columnar.ColumnarError as e:
-            raise InputError(f"{e}. Check the file, or pass <opt:input_format>") from None
+            raise InputError(f"{str(e).rstrip('.')}. Check the file, or pass "
+                             "<opt:input_format>") from None
         finally:
             f.close()
     if len(files) > 1 and any(is_remote(p) for p in files):
