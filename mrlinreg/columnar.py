@@ -19,9 +19,10 @@ a pass, with :func:`numeric_type`.  Partition columns of a table have one value
 per unit: they travel in the manifest line (``consts``) and become constant
 columns of the unit's blocks.
 
-Parquet batches come from ``ParquetFile.iter_batches`` without pre-buffering
-(pages decoded as they stream through a 1 MiB buffer per column); an ORC stripe is read whole (``ORCFile.read_stripe``: pyarrow has no finer
-reader) and cut into batches, so an ORC task holds one stripe's projected columns.
+Parquet batches come from ``ParquetFile.iter_batches`` without pre-buffering (pages
+decoded as they stream through a 1 MiB buffer per column); an ORC stripe is read whole
+(``ORCFile.read_stripe``: pyarrow has no finer reader) and cut into batches, so an ORC
+task holds one stripe's projected columns.
 """
 
 from __future__ import annotations
