@@ -136,7 +136,7 @@ def test_fit_each_table_with_a_numeric_partition_column_as_feature(tables, env, 
                                                                    table):
     rec = _fit(env, tag, "--hive-table", f"{tables}.{table}", "--features", "a,b,c,k",
                "--label", "y")
-    X, y, k, _ = _good(rows, np.ones(len(rows[1]), bool))
+    X, y, k = _good(rows, np.ones(len(rows[1]), bool))
     coef, intercept = lstsq_reference(np.column_stack([X, k]), y)
     assert rec["n_rows"] == 2 * N_PER_PART - 1
     assert rec["bad_row_reasons"] == {"missing": 1}
@@ -145,7 +145,7 @@ def test_fit_each_table_with_a_numeric_partition_column_as_feature(tables, env, 
 
 
 def test_where_keeps_one_partition_and_formats_agree(tables, env, rows, tag):
-    X, y, _, _ = _good(rows, rows[3] == "d2")
+    X, y, _ = _good(rows, rows[3] == "d2")
     coef, intercept = lstsq_reference(X, y)
     where = ["--where", "day = 'd2' AND k >= 2", "--features", "a,b,c"]
     on_yarn = _fit(env, tag, "--hive-table", f"{tables}.pq", *where)
