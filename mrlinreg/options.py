@@ -13,6 +13,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 
 from mrlinreg.errors import OptionError
+from mrlinreg.partition_filter import FilterError, parse_table_name, parse_where
 from mrlinreg.schema import InvalidIdentifierError, validate_key_name
 
 SOLVERS = ("gd", "cg", "newton", "qr")
@@ -20,6 +21,7 @@ STRATEGIES = ("auto", "passes", "stats")
 LINE_SEARCHES = ("armijo", "none")
 BAD_ROW_POLICIES = ("skip", "fail")
 HEADER_MODES = ("auto", "yes", "no")
+INPUT_FORMATS = ("auto", "csv", "parquet", "orc")
 
 #: Options that change the iterates: a resumed run must use the same ones.
 FINGERPRINT_FIELDS = ("solver", "strategy", "learning_rate", "line_search", "tol",
@@ -57,9 +59,13 @@ class TrainOptions:
     wait: bool = False
     publish: bool = False
     quiet: bool = False
+    input_format: str = "auto"
+    hive_table: str | None = None
+    where: str | None = None
 
     def validate(self) -> "TrainOptions":
         """Return self if every setting is usable, else raise :class:`OptionError`."""
+        _check_table(self)
         _choice(self, "solver", SOLVERS)
         _choice(self, "strategy", STRATEGIES)
         _choice(self, "line_search", LINE_SEARCHES)
@@ -131,8 +137,12 @@ class PredictOptions:
     block_rows: int = 8192
     quiet: bool = False
     extra: dict = field(default_factory=dict)
+    input_format: str = "auto"
+    hive_table: str | None = None
+    where: str | None = None
 
     def validate(self) -> "PredictOptions":
+        _check_table(self)
         _choice(self, "on_bad_row", BAD_ROW_POLICIES)
         _choice(self, "header", HEADER_MODES)
         if not self.model:
@@ -141,6 +151,23 @@ class PredictOptions:
         if self.block_rows < 1:
             raise OptionError("<opt:block_rows> must be at least 1", "block_rows")
         return self
+
+
+def _check_table(opts):
+    """``--input-format``, ``--hive-table`` and ``--where``, parsed strictly before any pass."""
+    _choice(opts, "input_format", INPUT_FORMATS)
+    if opts.where is not None and opts.hive_table is None:
+        raise OptionError("<opt:where> selects partitions of <opt:hive_table>: give both",
+                          "where")
+    try:
+        if opts.hive_table is not None:
+            parse_table_name(opts.hive_table)
+        if opts.where is not None:
+            parse_where(opts.where)
+    except FilterError as e:
+        field_name = "where" if str(e).startswith(("--where", "cannot read --where", "a number")) \
+            else "hive_table"
+        raise OptionError(str(e).replace("--where", "<opt:where>"), field_name) from None
 
 
 def _choice(opts, name, allowed):

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import argparse
 
-from mrlinreg.options import (BAD_ROW_POLICIES, HEADER_MODES, LINE_SEARCHES, SOLVERS,
-                              STRATEGIES, PredictOptions, TrainOptions)
+from mrlinreg.options import (BAD_ROW_POLICIES, HEADER_MODES, INPUT_FORMATS, LINE_SEARCHES,
+                              SOLVERS, STRATEGIES, PredictOptions, TrainOptions)
 
 HEADER_HELP = ("is each file's first line a header? auto (default): when a field is not a "
                "number; yes; no (a first row with strings is then a bad row, never dropped)")
@@ -80,6 +80,19 @@ def add_model_args(parser) -> None:
                    help="publish results to the configured warehouse")
     g.add_argument("--no-publish", dest="publish", action="store_false")
     g.add_argument("--quiet", action="store_true", help="no per-iteration progress on stderr")
+    add_table_args(g)
+
+
+def add_table_args(g) -> None:
+    """Columnar inputs and Hive tables (training and scoring)."""
+    g.add_argument("--input-format", choices=INPUT_FORMATS, default="auto",
+                   help="csv, parquet or orc; auto (default): by magic bytes and extension")
+    g.add_argument("--hive-table", metavar="DB.TABLE",
+                   help="read a Parquet or ORC table (Hive, or the local warehouse) by name "
+                        "instead of INPUT paths")
+    g.add_argument("--where", metavar="PREDICATE",
+                   help="with --hive-table: partitions to read, e.g. \"day = '2024-01-01'\" "
+                        "(partition columns, =, !=, <, <=, >, >=, IN, AND)")
 
 
 def add_pipeline_args(parser) -> None:
@@ -100,6 +113,7 @@ def add_predict_args(parser) -> None:
     g.add_argument("--on-bad-row", choices=BAD_ROW_POLICIES, default="skip")
     g.add_argument("--header", choices=HEADER_MODES, default="auto", help=HEADER_HELP)
     g.add_argument("--block-rows", type=int, default=8192)
+    add_table_args(g)
 
 
 def job_parser_parents(job_class) -> list:
@@ -143,5 +157,6 @@ def train_options(ns) -> TrainOptions:
 def predict_options(ns) -> PredictOptions:
     return PredictOptions(model=ns.model, output=ns.output, publish=ns.publish,
                           on_bad_row=ns.on_bad_row, block_rows=ns.block_rows,
-                          header=ns.header,
+                          header=ns.header, input_format=ns.input_format,
+                          hive_table=ns.hive_table, where=ns.where,
                           quiet=bool(getattr(ns, "quiet", False))).validate()

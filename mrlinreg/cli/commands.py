@@ -49,9 +49,10 @@ def _guarded(work, parser):
 def train(ns, inputs, mrjob_args, parser) -> int:
     def work():
         opts = train_options(ns)
-        if not inputs:
+        if bool(inputs) == bool(opts.hive_table):
             say(parser.format_usage().rstrip())
-            say("error: no INPUT given (files, directories or hdfs:// URIs)")
+            say("error: give INPUT paths or --hive-table, not both" if inputs else
+                "error: no INPUT given (files, directories or hdfs:// URIs, or --hive-table)")
             return 2
         config = load_config()
         fs = runner_fs(MRLinRegPass, mrjob_args, config)
@@ -82,9 +83,10 @@ def emit(record, opts, fs, config) -> int:
 def predict(ns, inputs, mrjob_args, parser) -> int:
     def work():
         opts = predict_options(ns)
-        if not inputs:
+        if bool(inputs) == bool(opts.hive_table):
             say(parser.format_usage().rstrip())
-            say("error: give --model MODEL.json and at least one INPUT")
+            say("error: give INPUT paths or --hive-table, not both" if inputs else
+                "error: give --model MODEL.json and at least one INPUT (or --hive-table)")
             return 2
         config = load_config()
         fs = runner_fs(MRLinRegPass, mrjob_args, config)

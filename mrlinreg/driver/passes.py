@@ -84,8 +84,9 @@ class PassRunner:
     """
 
     def __init__(self, job_args, workdir, block_rows=8192, on_bad_row="skip", model_name=None,
-                 say=None, progress_every=3.0):
+                 say=None, progress_every=3.0, extra=None):
         self.job_args = list(job_args)
+        self.extra = dict(extra or {})  # e.g. {"columnar": ...}: the input is a manifest
         self.workdir = workdir
         self.block_rows = block_rows
         self.on_bad_row = on_bad_row
@@ -98,12 +99,14 @@ class PassRunner:
         self.runner_args = _runner_args(MRLinRegPass(args=self.job_args).options)
 
     def run(self, params: dict) -> PassResult:
-        params = dict(params, block_rows=self.block_rows, on_bad_row=self.on_bad_row)
+        params = dict(params, block_rows=self.block_rows, on_bad_row=self.on_bad_row,
+                      **self.extra)
         params.setdefault("buckets", DEFAULT_BUCKETS)  # merge keys: bounded reducer input
         fd, path = tempfile.mkstemp(prefix="params-", suffix=".json", dir=self.workdir)
         name = job_name(self.model_name, params["pass"])
         args = ["--params", path, "--py-files", self.package_zip, *self.runner_args,
-                "--jobconf", f"mapreduce.job.name={name}"] + self.job_args
+                "--jobconf", f"mapreduce.job.name={name}"] + \
+            (["--columnar"] if "columnar" in self.extra else []) + self.job_args
         job = MRLinRegPass(args=args)
         if job.options.runner == "local":
             job = MRLinRegPass(args=task_args("local") + args)

@@ -16,6 +16,7 @@ import tempfile
 
 from mrjob.step import StepFailedException
 
+from mrlinreg.driver.columnar_inputs import columnar_inputs
 from mrlinreg.driver.inputs import input_files, listing, resolve_format
 from mrlinreg.driver.passes import build_package_zip
 from mrlinreg.driver.runners import make_runner
@@ -95,10 +96,19 @@ def score(model: ModelRecord, opts: PredictOptions, inputs, mrjob_args, fs, conf
     Returns the predictions batch id when published, else None.
     """
     check_coefficients(model)
-    listed = listing(inputs, fs)
-    fmt, features, _ = resolve_format(inputs, fs, features=model.features, label=model.label,
-                                      require_label=False, header=opts.header, listed=listed)
-    files = input_files(inputs, fs, listed)
+    listed = None if opts.hive_table else listing(inputs, fs)
+    found = columnar_inputs(inputs, fs, input_format=opts.input_format,
+                            hive_table=opts.hive_table, where=opts.where, label=model.label,
+                            features=model.features, require_label=False, config=config,
+                            listed=listed)
+    source = None
+    if found is not None:  # Parquet/ORC files or a table: the job reads a manifest
+        files, fmt, features, _, source = found
+    else:
+        fmt, features, _ = resolve_format(inputs, fs, features=model.features,
+                                          label=model.label, require_label=False,
+                                          header=opts.header, listed=listed)
+        files = input_files(inputs, fs, listed)
     if opts.publish and any(c in f for f in files for c in "\t\n\r"):
         raise InputError("an input path holds a tab or a line break: the predictions table "
                          "cannot store it")
@@ -115,6 +125,12 @@ def score(model: ModelRecord, opts: PredictOptions, inputs, mrjob_args, fs, conf
         runner_name = MRPredict(args=list(mrjob_args)).options.runner or "inline"
         # only runners that feed the mapper the file's own lines know byte offsets
         params["offsets"] = runner_name in OFFSET_RUNNERS
+        job_inputs = files
+        if source is not None:  # row numbers in the file: exact on every runner
+            params.update(offsets=True, columnar=source.params())
+            args.append("--columnar")
+            job_inputs = source.write_manifests(tempfile.mkdtemp(prefix="manifest-",
+                                                                 dir=workdir))
         with open(params_path, "w") as f:
             json.dump(params, f)
         direct = (store is not None and hasattr(store, "predictions_folder")
@@ -122,7 +138,7 @@ def score(model: ModelRecord, opts: PredictOptions, inputs, mrjob_args, fs, conf
         folder = store.predictions_folder(model.run_id, batch) if direct else None
         if folder:
             args += ["--output-dir", folder]
-        job = MRPredict(args=args + files)
+        job = MRPredict(args=args + job_inputs)
         try:
             with make_runner(job) as runner:
                 runner.run()

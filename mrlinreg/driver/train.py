@@ -13,6 +13,7 @@ import tempfile
 import uuid
 from datetime import datetime, timezone
 
+from mrlinreg.driver.columnar_inputs import open_columnar, pass_inputs, pass_params
 from mrlinreg.driver.inputs import input_files, listing, resolve_format
 from mrlinreg.driver.lifecycle import SnapshotWriter, input_stamps, load_resume
 from mrlinreg.driver.passes import PassRunner
@@ -30,9 +31,13 @@ def new_run_id() -> str:
     return f"{now}-{uuid.uuid4().hex[:8]}"
 
 
-def open_dataset(inputs, fs, opts: TrainOptions) -> Dataset:
-    """Resolve the inputs' format and columns (reads only the first line of each file)."""
-    listed = listing(inputs, fs)  # once: thousands of part files cost time to list
+def open_dataset(inputs, fs, opts: TrainOptions, config=None) -> Dataset:
+    """Resolve the inputs' format and columns (reads only the first line of each file,
+    or a Parquet/ORC file's footer; ``--hive-table``: the table's files)."""
+    listed = None if opts.hive_table else listing(inputs, fs)  # once: thousands of files
+    columnar = open_columnar(inputs, fs, opts, config, listed)
+    if columnar is not None:
+        return columnar
     fmt, features, label = resolve_format(inputs, fs, delimiter=opts.delimiter,
                                           label=opts.label, features=opts.features,
                                           schema_path=opts.schema, header=opts.header,
@@ -56,16 +61,19 @@ def train_model(opts: TrainOptions, inputs, mrjob_args, fs, config, progress=Non
         Where snapshots and locks go.
     """
     progress = progress or Progress(opts.quiet)
-    data = open_dataset(inputs, fs, opts)
+    data = open_dataset(inputs, fs, opts, config)
     validation = (open_dataset(opts.validation, fs, TrainOptions(
         delimiter=opts.delimiter, label=data.label, features=data.features,
-        schema=opts.schema, header=opts.header)) if opts.validation else None)  # checked before any pass
+        schema=opts.schema, header=opts.header, input_format=opts.input_format),
+        config) if opts.validation else None)  # checked before any pass
     workdir = tempfile.mkdtemp(prefix="mrlinreg-")
     try:
-        passes = PassRunner(list(mrjob_args) + list(data.inputs), workdir,
+        passes = PassRunner(list(mrjob_args) + pass_inputs(data, workdir), workdir,
                             block_rows=opts.block_rows, on_bad_row=opts.on_bad_row,
-                            model_name=opts.model_name, say=progress.say)
-        fingerprint = opts.fingerprint(data.features, data.label, inputs)
+                            model_name=opts.model_name, say=progress.say,
+                            extra=pass_params(data))
+        fingerprint = opts.fingerprint(data.features, data.label, inputs or [
+            f"table:{opts.hive_table}" + (f" where {opts.where}" if opts.where else "")])
         # a killed trainer's ZooKeeper lock lives on until its session expires (seconds):
         # a resume waits that long for it rather than failing at once
         wait = opts.wait or opts.resume
@@ -87,9 +95,10 @@ def train_model(opts: TrainOptions, inputs, mrjob_args, fs, config, progress=Non
         metrics = dict(fit.metrics)
         scaling = fit.scaling(opts)
         if validation is not None:
-            vpasses = PassRunner(list(mrjob_args) + list(validation.inputs), workdir,
+            vpasses = PassRunner(list(mrjob_args) + pass_inputs(validation, workdir), workdir,
                                  block_rows=opts.block_rows, on_bad_row=opts.on_bad_row,
-                                 model_name=opts.model_name, say=progress.say)
+                                 model_name=opts.model_name, say=progress.say,
+                                 extra=pass_params(validation))
             held_out = evaluate_holdout(vpasses, validation.fmt, scaling, fit.w)
             metrics.update(held_out)
             progress.say("validation: " + ", ".join(

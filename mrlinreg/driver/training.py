@@ -54,6 +54,7 @@ class Dataset:
     fmt: RowFormat
     features: tuple
     label: str | None
+    columnar: object = None  # a columnar_inputs.ColumnarSource: Parquet/ORC units
 
 
 @dataclass

@@ -13,6 +13,7 @@ scaling, candidate weights).  Hadoop streaming runs this file
 as ``python linreg_pass.py --mapper ...``; it never imports the driver.
 """
 
+import argparse
 import json
 from collections import Counter
 import os
@@ -25,7 +26,7 @@ from mrjob.job import MRJob
 from mrjob.protocol import JSONProtocol, RawValueProtocol
 from mrjob.step import MRStep
 
-from mrlinreg import kernels
+from mrlinreg import columnar, kernels
 from mrlinreg.codec import decode_array
 from mrlinreg.chunks import decode_line, drop_header_lines, parse_chunk, read_chunks
 from mrlinreg.numerics.fused import FusedAccumulator
@@ -51,6 +52,15 @@ def make_accumulator(params):
         return kernels.ResidualAccumulator(decode_array(params["b_hi"]),
                                            decode_array(params["b_lo"]), params["fit_intercept"])
     raise ValueError(f"unknown pass kind {kind!r}")
+
+
+def fold_block(acc, kind, values, fmt):
+    """Add a block of parsed rows (columns as ``fmt`` places them) to a pass's
+    accumulator: the one way text and columnar blocks reach the sums."""
+    if kind == "moments":  # features and label, one matrix
+        acc.add(values[:, list(fmt.feature_idx) + [fmt.label_idx]])
+    else:
+        acc.add(*split_columns(values, fmt))
 
 
 def exit_with_driver(driver_pid, poll_s=1.0):
@@ -89,6 +99,8 @@ class MRLinRegPass(MRJob):
     def configure_args(self):
         super().configure_args()
         self.add_file_arg("--params", help="pass parameters (JSON), written by the driver")
+        self.add_passthru_arg("--columnar", action="store_true",
+                              help=argparse.SUPPRESS)  # input: a manifest of row groups
 
     def mapper_init(self):
         with open(self.options.params) as f:
@@ -111,7 +123,10 @@ class MRLinRegPass(MRJob):
 
     def run_mapper(self, step_num=0):
         """Feed the mapper whole byte chunks of the task's input (mrjob would call it once
-        per decoded line: that per-line Python cost more than parsing)."""
+        per decoded line: that per-line Python cost more than parsing).  Columnar input
+        is a manifest of row groups, one line each: mrjob's own line reading."""
+        if getattr(self.options, "columnar", False):
+            return super().run_mapper(step_num)
         _, write_line = self._wrap_protocols(step_num, "mapper")
         chunks = ((None, chunk) for chunk in read_chunks(self.stdin))
         for key, value in self.map_pairs(chunks, step_num):
@@ -153,10 +168,7 @@ class MRLinRegPass(MRJob):
         yield  # a generator, as mrjob expects
 
     def _fold(self, values):
-        if self.params["pass"] == "moments":  # features and label, one matrix
-            self.acc.add(values[:, list(self.fmt.feature_idx) + [self.fmt.label_idx]])
-        else:
-            self.acc.add(*split_columns(values, self.fmt))
+        fold_block(self.acc, self.params["pass"], values, self.fmt)
 
     def mapper_emit_partial(self):
         if self.pending:
@@ -180,9 +192,34 @@ class MRLinRegPass(MRJob):
         total, bad = kernels.merge_partial_records(values)
         yield "partial", {"acc": total.to_dict(), "bad": bad}  # the driver merges the keys'
 
+    def mapper_fold_units(self, _, line):
+        """Columnar input: each line names one row group (stripe) of a Parquet (ORC)
+        file, read in batches of ``block_rows`` rows, only the model's columns."""
+        if self.stopped or not line.strip():
+            return
+        spec = self.params["columnar"]
+        unit = columnar.Unit.from_line(line)
+        webhdfs = columnar.WebHdfs(**spec["webhdfs"]) if spec.get("webhdfs") else None
+        for block in columnar.read_unit(unit, spec["columns"], self.block_rows, webhdfs,
+                                        MAX_MAGNITUDE):
+            for row, reason in block.bad:
+                self.bad_counts[reason] = self.bad_counts.get(reason, 0) + 1
+                self.increment_counter("mrlinreg bad rows", reason, 1)
+            if block.bad and self.fail_fast:
+                row, reason = block.bad[0]
+                self.first_bad = {"file": unit.path, "reason": reason,
+                                  "line": f"row {row} of the file"}
+                self.stopped = True
+                return
+            fold_block(self.acc, self.params["pass"], block.values, self.fmt)
+        return
+        yield  # a generator, as mrjob expects
+
     def steps(self):
+        columnar_input = getattr(self.options, "columnar", False)
         return [MRStep(mapper_init=self.mapper_init,
-                       mapper=self.mapper_fold_chunk,
+                       mapper=self.mapper_fold_units if columnar_input
+                       else self.mapper_fold_chunk,
                        mapper_final=self.mapper_emit_partial,
                        reducer=self.reducer_add_partials)]
 

@@ -18,6 +18,7 @@ coefficients and the row format come in the ``--params`` side file written by
 the driver (:mod:`mrlinreg.driver.predict`); this module never imports it.
 """
 
+import argparse
 import json
 from collections import Counter
 
@@ -28,6 +29,7 @@ from mrjob.job import MRJob
 from mrjob.protocol import RawValueProtocol
 from mrjob.step import MRStep
 
+from mrlinreg import columnar
 from mrlinreg.chunks import drop_header_lines, line_starts, parse_chunk, read_chunks
 from mrlinreg.parsing import RowFormat, split_columns
 from mrlinreg.records import prediction_lines
@@ -41,10 +43,15 @@ class MRPredict(MRJob):
     def configure_args(self):
         super().configure_args()
         self.add_file_arg("--params", help="scoring parameters (JSON), written by the driver")
+        self.add_passthru_arg("--columnar", action="store_true",
+                              help=argparse.SUPPRESS)  # input: a manifest of row groups
 
     def run_mapper(self, step_num=0):
         """Feed the mapper whole byte chunks of the task's raw input: offsets count every
-        byte (a ``\r`` too), and no Python runs per line."""
+        byte (a ``\r`` too), and no Python runs per line.  Columnar input is a manifest
+        of row groups, one line each: mrjob's own line reading."""
+        if self.options.columnar:
+            return super().run_mapper(step_num)
         _, write_line = self._wrap_protocols(step_num, "mapper")
         chunks = ((None, chunk) for chunk in read_chunks(self.stdin))
         for key, value in self.map_pairs(chunks, step_num):
@@ -65,6 +72,7 @@ class MRPredict(MRJob):
         self.file = jobconf_from_env("mapreduce.map.input.file", "")
         self.offset = int(jobconf_from_env("mapreduce.map.input.start", "0") or 0)
         self.at_file_start = self.offset == 0
+        self.columnar = params.get("columnar")
 
     def mapper_score_chunk(self, _, chunk):
         """Score one chunk of whole raw lines; ``row_index`` from its byte offsets."""
@@ -92,7 +100,29 @@ class MRPredict(MRJob):
         if len(block.values) == 0:
             return
         offsets = None if starts is None else base + starts
-        X, y = split_columns(block.values, self.fmt)
+        yield from self._score(self.file, block.values, offsets)
+
+    def mapper_score_units(self, _, line):
+        """Columnar input: one manifest line is one row group (stripe); ``row_index``
+        is the row's number in its file."""
+        if not line.strip():
+            return
+        unit = columnar.Unit.from_line(line.decode("utf-8") if isinstance(line, bytes)
+                                       else line)
+        spec = self.columnar
+        webhdfs = columnar.WebHdfs(**spec["webhdfs"]) if spec.get("webhdfs") else None
+        for block in columnar.read_unit(unit, spec["columns"], self.block_rows, webhdfs):
+            for _, reason in block.bad:
+                self.increment_counter("mrlinreg bad rows", reason, 1)
+            if block.bad and self.fail_fast:
+                row, reason = block.bad[0]
+                raise ValueError(f"bad row ({reason}) in {unit.path}: row {row} of the file")
+            yield from self._score(unit.path, block.values, block.rows)
+
+    def _score(self, file, values, rows):
+        """Prediction lines of a block of good rows (``rows``: their ``row_index``
+        values, or None where they are not known)."""
+        X, y = split_columns(values, self.fmt)
         with np.errstate(all="ignore"):
             yhat = X @ self.coef + self.intercept
         finite = np.isfinite(yhat)
@@ -100,13 +130,14 @@ class MRPredict(MRJob):
             self.increment_counter("mrlinreg bad rows", "non_finite_prediction",
                                    int((~finite).sum()))
             yhat = yhat[finite]
-            offsets = None if offsets is None else offsets[finite]
+            rows = None if rows is None else rows[finite]
             y = None if y is None else y[finite]
         if len(yhat):
-            yield None, prediction_lines(self.file, offsets, y, yhat)
+            yield None, prediction_lines(file, rows, y, yhat)
 
     def steps(self):
-        return [MRStep(mapper_init=self.mapper_init, mapper=self.mapper_score_chunk)]
+        mapper = self.mapper_score_units if self.options.columnar else self.mapper_score_chunk
+        return [MRStep(mapper_init=self.mapper_init, mapper=mapper)]
 
 
 if __name__ == "__main__":

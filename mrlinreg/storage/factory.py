@@ -44,3 +44,13 @@ def model_lock(config, name, wait=False, timeout=None):
                                   retry=retry_settings(config))
     return LocalModelLock(name, lock_dir=state_path(config, "locks"), wait=wait,
                           timeout=timeout)
+
+
+def open_table_catalog(config):
+    """Where ``--hive-table`` is looked up: HiveServer2 in cluster mode, else the local
+    warehouse under ``<state>/warehouse``."""
+    from mrlinreg.storage.table_catalog import HiveTableCatalog, LocalTableCatalog
+
+    if config.cluster:
+        return HiveTableCatalog.from_config(config)
+    return LocalTableCatalog(state_path(config, "warehouse"))
