@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 class PassResult:
     acc: object          # the merged accumulator (kernels.*Accumulator)
     bad_rows: dict       # reason -> count
+    addons: dict = None  # key -> merged add-on accumulator (e.g. kernels.FOLD_ADDON_KEY)
 
 
 def build_package_zip(dest_dir: str) -> str:
@@ -99,5 +100,7 @@ class PassRunner:
         if "partial" not in records:
             raise PassError("the input holds no rows")
         rec = records["partial"]
+        addons = {k: kernels.ACCUMULATORS[v["acc"]["kind"]].from_dict(v["acc"])
+                  for k, v in records.items() if k not in ("partial", "bad_row")}
         return PassResult(kernels.ACCUMULATORS[rec["acc"]["kind"]].from_dict(rec["acc"]),
-                          rec["bad"])
+                          rec["bad"], addons)

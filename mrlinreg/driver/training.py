@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mrlinreg.codec import encode_array
+from mrlinreg.driver import penalised
 from mrlinreg.driver.oracles import PassOracle, StatsOracle
 from mrlinreg.errors import TrainingError, render
 from mrlinreg.numerics import exact, ridge
@@ -78,6 +79,9 @@ class FitResult:
     passes: int
     metrics: dict = field(default_factory=dict)
     refinement: Refinement | None = None
+    path: dict | None = None       # --path (mrlinreg.driver.penalised)
+    cv: dict | None = None         # --cv
+    selected: list | None = None   # non-zero features of a cd fit
 
     def scaling(self, opts: TrainOptions) -> Scaling:
         return Scaling(opts.standardize, opts.fit_intercept, tuple(self.context.shift.tolist()),
@@ -114,7 +118,7 @@ class Progress:
 
 def choose_strategy(requested: str, solver: str, p: int) -> str:
     """``auto`` picks ``stats`` while the (p+1)^2 R factor stays small; qr is always on R."""
-    if solver == "qr":
+    if solver in ("qr", "cd"):
         return "stats"
     if requested == "auto":
         return "stats" if p <= STATS_MAX_FEATURES else "passes"
@@ -173,19 +177,22 @@ class TrainingRun:
                                        opts.standardize)
         strategy = choose_strategy(opts.strategy, opts.solver, self.p)
         self.progress.say(f"{n} rows, {d} features; solver {opts.solver}, strategy {strategy}")
-        R = None
+        R, fold_R, fold_n = None, None, None
         if strategy == "stats" or (opts.summary and not opts.l2):  # no OLS summary under l2
-            R = self.passes.run({"pass": "tsqr", "format": fmt.to_dict(),
-                                 "shift": encode_array(shift), "scale": encode_array(scale),
-                                 "fit_intercept": opts.fit_intercept}).acc.R
-        return DataContext(n, mean, m2, bad_rows, shift, scale, strategy, R)
+            result = self.passes.run({"pass": "tsqr", "format": fmt.to_dict(),
+                                      "shift": encode_array(shift), "scale": encode_array(scale),
+                                      "fit_intercept": opts.fit_intercept,
+                                      **penalised.pass_params(opts)})
+            R = result.acc.R
+            fold_R, fold_n = penalised.fold_factors(result, opts)  # --cv: same pass
+        return DataContext(n, mean, m2, bad_rows, shift, scale, strategy, R, fold_R, fold_n)
 
     def _check_label_magnitude(self, mean_y, std_y):
         """Refuse a label so small that the loss underflows, unless the solver never
         needs the loss's digits (it would report ``converged`` with wrong weights)."""
         opts = self.opts
         size = max(abs(mean_y), std_y)
-        on_r = opts.solver == "qr" or (opts.solver in ("cg", "newton") and
+        on_r = opts.solver in ("qr", "cd") or (opts.solver in ("cg", "newton") and
                                        choose_strategy(opts.strategy, opts.solver,
                                                        self.p) == "stats")
         if 0 < size < TINY_LABEL and not on_r:
@@ -209,7 +216,10 @@ class TrainingRun:
         lam, mask = float(opts.l2), ridge.penalty_mask(self.d, opts.fit_intercept)
         R_fit = ridge.augment_r(ctx.R, ctx.n, lam, mask) if (lam > 0 and ctx.R is not None) \
             else ctx.R
-        if opts.solver == "qr":
+        pen = None
+        if opts.solver == "cd":  # elastic net / path on R (mrlinreg.driver.penalised)
+            pen = penalised.fit_cd(self)
+        elif opts.solver == "qr":
             w, loss, converged, iterations = self._fit_exact(R_fit)
         else:
             if R_fit is not None:
@@ -227,8 +237,16 @@ class TrainingRun:
                 learning_rate=opts.learning_rate, line_search=opts.line_search, tol=opts.tol,
                 precondition=ctx.strategy == "stats"))
             w, loss, converged, iterations = self._iterate(solver, oracle)
-        objective = loss if lam > 0 else None
-        loss = ridge.data_mse(loss, w, lam, mask) if lam > 0 else loss
+        cv = penalised.cross_validation(self, None if pen is None else pen.lambdas) \
+            if opts.cv_folds else None
+        if pen is not None:
+            if cv is not None and opts.path:  # the full-data fit at lambda_min
+                pen = penalised.keep(pen, cv.index_min, self)
+            w, loss, objective = pen.w, pen.loss, pen.objective
+            converged, iterations = pen.converged, pen.iterations
+        else:
+            objective = loss if lam > 0 else None
+            loss = ridge.data_mse(loss, w, lam, mask) if lam > 0 else loss
         summary = self._summary(w) if opts.summary else None
         metrics = self._metrics(loss, summary)
         for message in self.warnings:
@@ -236,7 +254,11 @@ class TrainingRun:
         return FitResult(w=w, loss=float(loss), objective=objective, converged=bool(converged),
                          iterations=int(iterations), context=ctx, history=self.history,
                          warnings=self.warnings, summary=summary, passes=self.passes.passes,
-                         metrics=metrics, refinement=self.refinement)
+                         metrics=metrics, refinement=self.refinement,
+                         path=None if pen is None else pen.path,
+                         cv=None if cv is None else penalised.cv_record(cv, opts.cv_folds),
+                         selected=None if pen is None else
+                         penalised.selected_features(self.data.features, w, self.d))
 
     def _warn_constant_columns(self):
         ctx, d = self.context, self.d
@@ -334,9 +356,10 @@ class TrainingRun:
 
     def _summary(self, w) -> Summary | None:
         opts, ctx = self.opts, self.context
-        if opts.l2:
+        if penalised.is_penalised(opts):
             self.warnings.append("the summary gives ordinary least squares statistics; with "
-                                 "<opt:l2> they do not apply and are not computed")
+                                 "<opt:l2>, <opt:l1> or <opt:path> they do not apply and are "
+                                 "not computed")
             return None
         if ctx.R is None:
             return None

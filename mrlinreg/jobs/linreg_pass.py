@@ -93,6 +93,7 @@ class MRLinRegPass(MRJob):
         self.block_rows = int(self.params.get("block_rows", 8192))
         self.fail_fast = self.params.get("on_bad_row") == "fail"
         self.acc = make_accumulator(self.params)
+        self.folds = kernels.fold_addon(self.params)  # --cv: per-fold R factors, same pass
         self.buffer = []
         self.bad_counts = {}
         self.first_bad = None
@@ -135,6 +136,9 @@ class MRLinRegPass(MRJob):
             self.acc.add(block.values[:, list(self.fmt.feature_idx) + [self.fmt.label_idx]])
         else:
             self.acc.add(*split_columns(block.values, self.fmt))
+        if self.folds is not None:
+            self.folds.add(*split_columns(block.values, self.fmt),
+                           kernels.block_folds(lines, block.bad, self.folds.n_folds))
 
     def mapper_emit_partial(self):
         if not self.stopped:
@@ -142,6 +146,8 @@ class MRLinRegPass(MRJob):
         if self.first_bad is not None:
             yield "bad_row", self.first_bad
         yield "partial", {"acc": self.acc.to_dict(), "bad": self.bad_counts}
+        if self.folds is not None:
+            yield kernels.FOLD_ADDON_KEY, {"acc": self.folds.to_dict(), "bad": {}}
 
     def reducer_add_partials(self, key, values):
         values = list(values)
