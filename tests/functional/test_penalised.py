@@ -343,3 +343,43 @@ def test_summary_with_l1_is_refused_as_a_warning_not_wrong_numbers(data):
     code, rec, err = run_inline(["--l1", "0.1", "--summary", "--quiet", path])
     assert code == 0 and rec["summary"] is None
     assert any("--l1" in w for w in rec["warnings"])
+
+
+# --- snapshots and resume -------------------------------------------------------------
+
+
+class Crash(Exception):
+    pass
+
+
+def test_a_path_with_cv_resumes_from_its_snapshot_without_a_pass(cv_files, monkeypatch):
+    from mrlinreg.driver import lifecycle
+
+    folder, _ = cv_files
+    args = ["--l1", "0.6", "--l2", "0.4", "--path", "8", "--cv", "3", "--model-name",
+            "enet_resume", "--quiet", str(folder)]
+    code, whole, err = run_inline(args[:-3] + ["enet_whole", "--quiet", str(folder)])
+    assert code == 0, err
+    real = lifecycle.SnapshotWriter.__call__
+
+    def crash_after_three(self, step, *a, **kw):
+        real(self, step, *a, **kw)
+        if step.iteration == 3 and not kw.get("finished"):
+            raise Crash()
+    monkeypatch.setattr(lifecycle.SnapshotWriter, "__call__", crash_after_three)
+    with pytest.raises(Crash):
+        run_inline(args)
+    monkeypatch.setattr(lifecycle.SnapshotWriter, "__call__", real)
+    # other options: refused by the fingerprint (l1, path and cv are part of it)
+    for changed in (["--l1", "0.5"], ["--path", "9"], ["--cv", "4"]):
+        a = list(args)
+        i = a.index(changed[0])
+        a[i + 1] = changed[1]
+        code, _, err = run_inline(a + ["--resume"])
+        assert code == 2 and "different options" in err, err
+    code, resumed, err = run_inline(args + ["--resume"])
+    assert code == 0, err
+    for key in ("coefficients", "intercept", "path", "cv", "selected_features", "loss"):
+        assert resumed[key] == whole[key], key
+    assert resumed["passes"] == 2  # the stored R and fold factors: no pass on resume
+    assert [h["iteration"] for h in resumed["history"]] == list(range(1, 9))
