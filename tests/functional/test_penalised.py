@@ -6,11 +6,11 @@ import zlib
 
 import numpy as np
 import pytest
+from sklearn import linear_model as sklearn_lm  # the [test] extra: fail, never skip
 
-from mrlinreg.datagen import make_regression, write_csv
+from mrlinreg.datagen import write_csv
 from tests.functional.helpers import coef_vector, run_cli, run_inline
 
-sklearn_lm = pytest.importorskip("sklearn.linear_model")  # the [test] extra
 TOL = 1e-6
 
 
