@@ -3,6 +3,7 @@ the path in Hive (read back with HiveQL), the run's context (fold factors) in HB
 
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -112,6 +113,14 @@ def test_cv_path_on_yarn_published_to_hive_and_hbase(hadoop_cluster, cluster_inf
         f"ON p.run_id = m.run_id WHERE m.model_name = '{model}' AND p.value = 0"))
     expected = sum(v == 0.0 for c in rec["path"]["coefficients"] for v in c.values())
     assert zeros == [(expected,)] and expected >= len(rec["features"])  # lambda_max: all 0
+
+    # the README's "Choosing λ" HiveQL, for this model
+    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    examples = re.findall(r"```hql\n(.*?)```", readme, re.S)
+    assert examples
+    for sql in examples:
+        rows = _hive(cluster_info, sql.replace("'houses'", f"'{model}'"))
+        assert [r[2] for r in rows] == rec["cv"]["mean_mse"], sql
 
     # HBase: one snapshot per path point, the fold factors in the run's context
     from mrlinreg.config import load_config
