@@ -20,6 +20,7 @@ from mrlinreg.codec import decode_arrays, encode_arrays
 from mrlinreg.numerics import tsqr
 from mrlinreg.numerics.cv import FoldQRAccumulator, folds_of_lines
 from mrlinreg.numerics.refine import ResidualAccumulator
+from mrlinreg.numerics.robust import MeatAccumulator
 from mrlinreg.numerics.scaling import design_matrix
 
 
@@ -207,7 +208,7 @@ def block_folds(lines, bad, n_folds):
 
 
 ACCUMULATORS = {c.kind: c for c in (MomentsAccumulator, EvaluateAccumulator, QRAccumulator,
-                                     ResidualAccumulator, FoldQRAccumulator)}
+                                     ResidualAccumulator, FoldQRAccumulator, MeatAccumulator)}
 
 
 def merge_partials(dicts):

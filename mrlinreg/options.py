@@ -20,13 +20,14 @@ STRATEGIES = ("auto", "passes", "stats")
 LINE_SEARCHES = ("armijo", "none")
 BAD_ROW_POLICIES = ("skip", "fail")
 HEADER_MODES = ("auto", "yes", "no")
+COV_TYPES = ("HC0", "HC1", "HC2", "HC3")  # robust standard errors (statsmodels' cov_type)
 
 #: Options that change the iterates: a resumed run must use the same ones.
 FINGERPRINT_FIELDS = ("solver", "strategy", "learning_rate", "line_search", "tol",
                       "fit_intercept", "standardize", "on_bad_row", "delimiter", "l2")
 #: Penalised-fit options: in the fingerprint only when set (runs stored before they
 #: existed resume unchanged).
-PENALTY_FINGERPRINT_FIELDS = ("l1", "path", "cv_folds")
+PENALTY_FINGERPRINT_FIELDS = ("l1", "path", "cv_folds", "cov_type")
 #: Solvers that work on the R factor alone and give exact zeros / a CV curve.
 CV_SOLVERS = ("cd", "qr")
 
@@ -52,6 +53,7 @@ class TrainOptions:
     l1: float = 0.0           # lasso part of the elastic net (solver cd)
     path: int = 0             # --path N: N penalty scales (0: one fit)
     cv_folds: int = 0         # --cv K: K-fold cross-validation in the same pass (0: none)
+    cov_type: str | None = None  # HC0..HC3: robust standard errors in the summary
     validation: tuple = ()
     min_norm: bool = False
     refine: bool = False
@@ -130,6 +132,14 @@ class TrainOptions:
             raise OptionError("<opt:solver> cd works on the R factor: it needs <opt:strategy> "
                               "stats (or auto); the passes strategy has no elastic net "
                               "solver yet", "strategy")
+        if self.cov_type is not None:
+            _choice(self, "cov_type", COV_TYPES)
+            if not self.summary:
+                raise OptionError("<opt:cov_type> needs <opt:summary>: it changes the "
+                                  "summary's standard errors", "cov_type")
+            if self.l1 or self.l2 or self.path:
+                raise OptionError("<opt:cov_type> is for ordinary least squares: not with "
+                                  "<opt:l2>, <opt:l1> or <opt:path>", "cov_type")
         if self.cv_folds and (self.refine or self.min_norm):
             raise OptionError("<opt:cv_folds> does not combine with <opt:refine> or "
                               "<opt:min_norm>", "cv_folds")

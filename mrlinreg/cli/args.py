@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from mrlinreg.options import (BAD_ROW_POLICIES, HEADER_MODES, LINE_SEARCHES, SOLVERS,
+from mrlinreg.options import (BAD_ROW_POLICIES, COV_TYPES, HEADER_MODES, LINE_SEARCHES, SOLVERS,
                               STRATEGIES, PredictOptions, TrainOptions)
 
 HEADER_HELP = ("is each file's first line a header? auto (default): when a field is not a "
@@ -80,6 +80,9 @@ def add_model_args(parser) -> None:
     g.add_argument("--output-model", help="also write the model JSON here (local or hdfs://)")
     g.add_argument("--summary", action="store_true",
                    help="print a statsmodels-style summary table to stderr")
+    g.add_argument("--cov-type", choices=COV_TYPES, default=None,
+                   help="with --summary: heteroskedasticity-robust standard errors (one more "
+                        "pass), as statsmodels' cov_type")
     g.add_argument("--block-rows", type=int, default=8192,
                    help="rows a mapper parses at once (memory per task grows with this, "
                         "never with the input)")

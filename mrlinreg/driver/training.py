@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mrlinreg.codec import encode_array
-from mrlinreg.driver import penalised
+from mrlinreg.driver import penalised, robust_se
 from mrlinreg.driver.oracles import PassOracle, StatsOracle
 from mrlinreg.errors import TrainingError, render
 from mrlinreg.numerics import exact, ridge
@@ -366,9 +366,12 @@ class TrainingRun:
         # one more pass for the statistics that need each residual (MAE)
         ev = PassOracle(self.passes, self.data.fmt, ctx.shift, ctx.scale, opts.fit_intercept)(
             w.reshape(-1, 1), np.zeros((len(w), 0)))
-        summary = Summary.from_ols(ols_summary(
+        stats = ols_summary(
             ctx.R, ctx.n, w, shift=ctx.shift, scale=ctx.scale, fit_intercept=opts.fit_intercept,
-            names=self.working_names, sum_abs_residuals=float(ev.mae[0] * ctx.n)))
+            names=self.working_names, sum_abs_residuals=float(ev.mae[0] * ctx.n))
+        if opts.cov_type:  # one more pass: the sandwich's meat (mrlinreg.driver.robust_se)
+            stats = robust_se.apply(self, stats, w)
+        summary = Summary.from_ols(stats)
         if self.refinement is not None:
             summary.stats["refinement_forward_error"] = \
                 self.refinement.estimated_componentwise_error

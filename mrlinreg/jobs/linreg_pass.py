@@ -39,6 +39,9 @@ def make_accumulator(params):
     if kind == "residual":  # original units: shift and scale are not used
         return kernels.ResidualAccumulator(decode_array(params["b_hi"]),
                                            decode_array(params["b_lo"]), params["fit_intercept"])
+    if kind == "hc_meat":  # --cov-type: the sandwich's meat at the fitted weights
+        return kernels.MeatAccumulator(decode_array(params["w"]), decode_array(params["R"]),
+                                       shift, scale, params["fit_intercept"])
     raise ValueError(f"unknown pass kind {kind!r}")
 
 
