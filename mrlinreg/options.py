@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from mrlinreg.errors import OptionError
 from mrlinreg.schema import InvalidIdentifierError, validate_key_name
 
-SOLVERS = ("gd", "cg", "newton", "qr", "cd")
+SOLVERS = ("gd", "cg", "newton", "qr", "cd", "lbfgs")
 STRATEGIES = ("auto", "passes", "stats")
 LINE_SEARCHES = ("armijo", "none")
 BAD_ROW_POLICIES = ("skip", "fail")

@@ -326,7 +326,7 @@ class SolverState:
 
     EXTRA_FIELDS = {"gd": ("t",), "cg": ("r", "dir"),
                     "newton": ("hessian", "hessian_factor", "whitened_grad"), "qr": (),
-                    "cd": ()}
+                    "cd": (), "lbfgs": ("t", "S", "Y")}
     COMMON = ("w", "loss", "g", "g0_norm", "iteration", "prev_loss")
 
     def to_solver_dict(self) -> dict:

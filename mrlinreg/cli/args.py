@@ -39,7 +39,7 @@ def add_model_args(parser) -> None:
                    help="gd: gradient descent (default); cg: conjugate gradient; "
                         "newton: Newton's method; qr: one-pass exact tall-and-skinny QR; "
                         "cd: elastic net by coordinate descent on the R factor (the default "
-                        "with --l1 or --path)")
+                        "with --l1 or --path); lbfgs: limited-memory BFGS (10 pairs)")
     g.add_argument("--strategy", choices=STRATEGIES, default="auto",
                    help="passes: one MapReduce pass per iteration; stats: one pass collects "
                         "the R factor and iterations run in the driver; auto: stats while "

@@ -26,6 +26,7 @@ from mrlinreg.driver import penalised, robust_se
 from mrlinreg.driver.oracles import PassOracle, StatsOracle
 from mrlinreg.errors import TrainingError, render
 from mrlinreg.numerics import exact, ridge
+from mrlinreg.numerics.lbfgs import LBFGS
 from mrlinreg.numerics.refine import Refinement, refine
 from mrlinreg.numerics.scaling import constant_columns, standardization, to_original
 from mrlinreg.numerics.solvers import SOLVERS, SolverOptions, Step
@@ -233,7 +234,7 @@ class TrainingRun:
                     oracle = ridge.penalized_oracle(oracle, lam, mask)
             # on R, conjugate gradient is preconditioned by R itself (it then solves on R,
             # as Newton does, instead of paying cond(A)^2 in digits)
-            solver = SOLVERS[opts.solver](SolverOptions(
+            solver = {**SOLVERS, LBFGS.name: LBFGS}[opts.solver](SolverOptions(
                 learning_rate=opts.learning_rate, line_search=opts.line_search, tol=opts.tol,
                 precondition=ctx.strategy == "stats"))
             w, loss, converged, iterations = self._iterate(solver, oracle)

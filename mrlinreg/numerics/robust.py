@@ -25,7 +25,6 @@ As in statsmodels, the robust tests use the normal distribution unless
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 from scipy.linalg import solve_triangular
 
 from mrlinreg.codec import decode_arrays, encode_arrays
@@ -141,6 +140,8 @@ def robust_cov(R, meat_factors: dict, n, *, cov_type, shift, scale, fit_intercep
     cov = B.T @ B
     if cov_type == "HC1":
         cov = cov * (n / (n - rank))
+    from scipy import stats  # here, not at import: MapReduce tasks import this module
+
     bse = np.sqrt(np.diag(cov))
     params = np.asarray(params, dtype=np.float64)
     tvalues = params / bse
@@ -161,6 +162,8 @@ def robust_f_test(params, cov, fit_intercept, df_resid) -> tuple:
     ``C`` selects the ``q`` non-intercept coefficients (intercept last).  Returns
     ``(None, None)`` when there is no slope.
     """
+    from scipy import stats
+
     params = np.asarray(params, dtype=np.float64)
     cov = np.asarray(cov, dtype=np.float64)
     q = len(params) - int(bool(fit_intercept))
