@@ -27,6 +27,7 @@ METHODS = [
     ("gd, Armijo line search", ["--solver", "gd"]),
     ("cg", ["--solver", "cg"]),
     ("newton", ["--solver", "newton"]),
+    ("lbfgs", ["--solver", "lbfgs"]),
     ("qr (one pass TSQR)", ["--solver", "qr"]),
 ]
 
@@ -43,6 +44,8 @@ def main():
     ap.add_argument("--rho", type=float, default=0.9)
     ap.add_argument("--runner", default="inline")
     ap.add_argument("--max-iter", default="200")
+    ap.add_argument("--only", action="append", default=[],
+                    help="run only the solvers whose row name starts with this (repeatable)")
     a = ap.parse_args()
     rng = np.random.default_rng(5)
     d = a.features
@@ -58,6 +61,8 @@ def main():
     print("| solver | MapReduce passes | iterations | converged | wall time (s) | min LRE vs numpy (digits) |")
     print("|---|---|---|---|---|---|")
     for name, args in METHODS:
+        if a.only and not any(name.startswith(o) for o in a.only):
+            continue
         cmd = ["-r", a.runner, "--strategy", "passes", "--tol", "1e-10", "--max-iter", a.max_iter,
                "--quiet", *args, path]
         t = time.perf_counter()

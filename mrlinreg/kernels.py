@@ -18,8 +18,10 @@ import numpy as np
 
 from mrlinreg.codec import decode_arrays, encode_arrays
 from mrlinreg.numerics import tsqr
+from mrlinreg.numerics.cv import FoldQRAccumulator, folds_of_lines
 from mrlinreg.numerics.fused import FusedAccumulator
 from mrlinreg.numerics.refine import ResidualAccumulator
+from mrlinreg.numerics.robust import MeatAccumulator
 from mrlinreg.numerics.scaling import design_matrix
 
 
@@ -169,8 +171,62 @@ class QRAccumulator:
         return acc
 
 
+#: The key a pass's fold add-on is emitted and reduced under (beside ``partial``).
+FOLD_ADDON_KEY = FoldQRAccumulator.kind
+
+
+def fold_addon(params):
+    """The fold add-on of a pass (one R factor of ``[A y]`` per CV fold), or None.
+
+    Any pass that has the working space's ``shift``/``scale`` can carry it: the
+    driver puts ``cv_folds`` in the pass's params, the mapper feeds each parsed
+    block with its rows' raw lines (:func:`block_folds`) and emits the add-on
+    under :data:`FOLD_ADDON_KEY`; the reducer merges it like any partial.
+    """
+    k = int(params.get("cv_folds") or 0)
+    if k < 2:
+        return None
+    from mrlinreg.codec import decode_array
+
+    return FoldQRAccumulator(decode_array(params["shift"]), decode_array(params["scale"]),
+                             params["fit_intercept"], k)
+
+
+def chunk_folds(chunk: bytes, bad, n_folds):
+    """The fold of each GOOD row of a parsed chunk of whole ``\n``-ended lines, in order.
+
+    ``bad`` is the parser's ``(line index, reason)`` list for the chunk.  A line's fold
+    is ``zlib.crc32(its raw bytes without the "\n" or "\r\n" terminator) % K``, as
+    :func:`mrlinreg.numerics.cv.fold_of_line` defines it.
+    """
+    lines = chunk.split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    skip = {i for i, _ in bad}
+    good = [ln[:-1] if ln.endswith(b"\r") else ln
+            for i, ln in enumerate(lines) if i not in skip]
+    return folds_of_lines(good, n_folds)
+
+
+def block_folds(lines, bad, n_folds):
+    """The fold of each GOOD row of a parsed block, in block order.
+
+    ``lines`` are the block's lines as the job reads them (mrjob strips the line
+    terminator: every trailing ``\r`` and ``\n``) and ``bad`` the parser's
+    ``(index, reason)`` list.  A line's bytes are its UTF-8 encoding, which for
+    every UTF-8 line is its raw bytes (mrjob decodes UTF-8, falling back to
+    Latin-1 for other lines, which are then hashed as that decoding re-encoded).
+    So ``fold = zlib.crc32(raw line bytes without the line terminator) % K``.
+    """
+    skip = {i for i, _ in bad}
+    good = [ln if isinstance(ln, (bytes, bytearray)) else ln.encode("utf-8")
+            for i, ln in enumerate(lines) if i not in skip]
+    return folds_of_lines(good, n_folds)
+
+
 ACCUMULATORS = {c.kind: c for c in (MomentsAccumulator, EvaluateAccumulator, QRAccumulator,
-                                     ResidualAccumulator, FusedAccumulator)}
+                                     ResidualAccumulator, FusedAccumulator, FoldQRAccumulator,
+                                     MeatAccumulator)}
 
 
 def merge_partials(dicts):

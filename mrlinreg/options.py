@@ -16,16 +16,22 @@ from mrlinreg.errors import OptionError
 from mrlinreg.partition_filter import FilterError, parse_table_name, parse_where
 from mrlinreg.schema import InvalidIdentifierError, validate_key_name
 
-SOLVERS = ("gd", "cg", "newton", "qr")
+SOLVERS = ("gd", "cg", "newton", "qr", "cd", "lbfgs")
 STRATEGIES = ("auto", "passes", "stats")
 LINE_SEARCHES = ("armijo", "none")
 BAD_ROW_POLICIES = ("skip", "fail")
 HEADER_MODES = ("auto", "yes", "no")
 INPUT_FORMATS = ("auto", "csv", "parquet", "orc")
+COV_TYPES = ("HC0", "HC1", "HC2", "HC3")  # robust standard errors (statsmodels' cov_type)
 
 #: Options that change the iterates: a resumed run must use the same ones.
 FINGERPRINT_FIELDS = ("solver", "strategy", "learning_rate", "line_search", "tol",
                       "fit_intercept", "standardize", "on_bad_row", "delimiter", "l2")
+#: Penalised-fit options: in the fingerprint only when set (runs stored before they
+#: existed resume unchanged).
+PENALTY_FINGERPRINT_FIELDS = ("l1", "path", "cv_folds", "cov_type")
+#: Solvers that work on the R factor alone and give exact zeros / a CV curve.
+CV_SOLVERS = ("cd", "qr")
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,10 @@ class TrainOptions:
     fit_intercept: bool = True
     standardize: bool = True
     l2: float = 0.0
+    l1: float = 0.0           # lasso part of the elastic net (solver cd)
+    path: int = 0             # --path N: N penalty scales (0: one fit)
+    cv_folds: int = 0         # --cv K: K-fold cross-validation in the same pass (0: none)
+    cov_type: str | None = None  # HC0..HC3: robust standard errors in the summary
     validation: tuple = ()
     min_norm: bool = False
     refine: bool = False
@@ -81,6 +91,7 @@ class TrainOptions:
             raise OptionError("<opt:l2> must be a non-negative number", "l2")
         if self.block_rows < 1:
             raise OptionError("<opt:block_rows> must be at least 1", "block_rows")
+        self._validate_penalised()
         if self.delimiter is not None and len(self.delimiter) != 1:
             raise OptionError("<opt:delimiter> must be a single character", "delimiter")
         if self.features is not None:
@@ -106,11 +117,52 @@ class TrainOptions:
             raise OptionError(str(e), "model_name") from None
         return self
 
+    def _validate_penalised(self):
+        """``--l1``, ``--path``, ``--cv`` and ``--solver cd``: values and combinations
+        (the README's table of which options combine)."""
+        if not (math.isfinite(self.l1) and self.l1 >= 0):
+            raise OptionError("<opt:l1> must be a non-negative number", "l1")
+        if self.path < 0 or self.path == 1:
+            raise OptionError("<opt:path> must be at least 2 (the number of penalties on "
+                              "the path)", "path")
+        if self.cv_folds < 0 or self.cv_folds == 1:
+            raise OptionError("<opt:cv_folds> must be at least 2 folds", "cv_folds")
+        if self.l1 > 0 and self.solver != "cd":
+            raise OptionError(f"<opt:l1> needs <opt:solver> cd (coordinate descent on the R "
+                              f"factor, the default with <opt:l1>); <opt:solver> "
+                              f"{self.solver} minimises a smooth objective only", "l1")
+        if self.path and self.solver != "cd":
+            raise OptionError(f"<opt:path> needs <opt:solver> cd (the default with <opt:path>);"
+                              f" got <opt:solver> {self.solver}", "path")
+        if self.cv_folds and self.solver not in CV_SOLVERS:
+            raise OptionError(f"<opt:cv_folds> needs a solver on the R factor: <opt:solver> cd "
+                              f"or qr (got {self.solver}); the folds' factors come from the "
+                              "same pass as R", "cv_folds")
+        if self.solver == "cd" and self.strategy == "passes":
+            raise OptionError("<opt:solver> cd works on the R factor: it needs <opt:strategy> "
+                              "stats (or auto); the passes strategy has no elastic net "
+                              "solver yet", "strategy")
+        if self.cov_type is not None:
+            _choice(self, "cov_type", COV_TYPES)
+            if not self.summary:
+                raise OptionError("<opt:cov_type> needs <opt:summary>: it changes the "
+                                  "summary's standard errors", "cov_type")
+            if self.l1 or self.l2 or self.path:
+                raise OptionError("<opt:cov_type> is for ordinary least squares: not with "
+                                  "<opt:l2>, <opt:l1> or <opt:path>", "cov_type")
+        if self.cv_folds and (self.refine or self.min_norm):
+            raise OptionError("<opt:cv_folds> does not combine with <opt:refine> or "
+                              "<opt:min_norm>", "cv_folds")
+        if self.solver == "cd" and (self.refine or self.min_norm):
+            raise OptionError("<opt:refine> and <opt:min_norm> need <opt:solver> qr",
+                              "refine" if self.refine else "min_norm")
+
     def fingerprint(self, features, label, inputs) -> dict:
         """What a resumed run must share with the run it continues."""
         fp = {k: getattr(self, k) for k in FINGERPRINT_FIELDS}
         if self.header != "auto":  # runs stored before the option existed read "auto"
             fp["header"] = self.header
+        fp.update({k: getattr(self, k) for k in PENALTY_FINGERPRINT_FIELDS if getattr(self, k)})
         fp.update(features=list(features), label=label, inputs=list(inputs))
         return fp
 

@@ -181,6 +181,9 @@ class ModelRecord:
     summary: Summary | None = None
     objective: float | None = None
     refinement: list | None = None
+    path: dict | None = None       # {"lambdas", "coefficients": [{name: value}], "intercepts"}
+    cv: dict | None = None         # {"folds", "lambdas", "mean_mse", "se_mse", "lambda_min", ...}
+    selected: list | None = None   # features with a non-zero coefficient (penalised fits)
     format_version: int = FORMAT_VERSION
 
     def coefficient_vector(self) -> np.ndarray:
@@ -210,6 +213,11 @@ class ModelRecord:
             d["objective"] = float(self.objective)
         if self.refinement is not None:
             d["refinement"] = [dict(r) for r in self.refinement]
+        for key in ("path", "cv"):
+            if getattr(self, key) is not None:
+                d[key] = dict(getattr(self, key))
+        if self.selected is not None:
+            d["selected_features"] = list(self.selected)
         check_finite(d, "model")
         return d
 
@@ -241,7 +249,8 @@ class ModelRecord:
                 working_weights=list(d.get("working_weights") or []),
                 warnings=list(d.get("warnings") or []),
                 summary=Summary.from_json(d.get("summary")), objective=d.get("objective"),
-                refinement=d.get("refinement"))
+                refinement=d.get("refinement"), path=d.get("path"), cv=d.get("cv"),
+                selected=d.get("selected_features"))
         except KeyError as e:
             raise RecordFormatError(f"model record (format_version {version}) has no "
                                     f"{e.args[0]!r}") from None
@@ -256,6 +265,8 @@ class DataContext:
 
     ``mean``/``m2`` cover the features and then the label; ``R`` is the
     factor of ``[A y]`` (None unless the stats strategy or a summary needs it).
+    With ``--cv K``, ``fold_R`` (K, p+1, p+1) holds each fold's factor (zeros for
+    an empty fold) and ``fold_n`` (K,) its row count.
     """
 
     n: int
@@ -266,6 +277,8 @@ class DataContext:
     scale: np.ndarray
     strategy: str
     R: np.ndarray | None = None
+    fold_R: np.ndarray | None = None
+    fold_n: np.ndarray | None = None
 
     @property
     def n_bad(self) -> int:
@@ -277,7 +290,9 @@ class DataContext:
 
         return {"n": int(self.n), "mean": self.mean, "m2": self.m2,
                 "bad_rows": json.dumps(self.bad_rows, sort_keys=True), "shift": self.shift,
-                "scale": self.scale, "strategy": self.strategy, "R": self.R}
+                "scale": self.scale, "strategy": self.strategy, "R": self.R,
+                **({} if self.fold_R is None else
+                   {"fold_R": self.fold_R, "fold_n": np.asarray(self.fold_n, np.float64)})}
 
     @classmethod
     def from_values(cls, v: dict) -> "DataContext":
@@ -285,7 +300,9 @@ class DataContext:
 
         return cls(n=int(v["n"]), mean=v["mean"], m2=v["m2"],
                    bad_rows=json.loads(v["bad_rows"]), shift=v["shift"], scale=v["scale"],
-                   strategy=v["strategy"], R=v.get("R"))
+                   strategy=v["strategy"], R=v.get("R"), fold_R=v.get("fold_R"),
+                   fold_n=None if v.get("fold_n") is None else
+                   np.asarray(v["fold_n"]).astype(np.int64))
 
 
 @dataclass
@@ -308,7 +325,8 @@ class SolverState:
     extra: dict = field(default_factory=dict)
 
     EXTRA_FIELDS = {"gd": ("t",), "cg": ("r", "dir"),
-                    "newton": ("hessian", "hessian_factor", "whitened_grad"), "qr": ()}
+                    "newton": ("hessian", "hessian_factor", "whitened_grad"), "qr": (),
+                    "cd": (), "lbfgs": ("t", "S", "Y")}
     COMMON = ("w", "loss", "g", "g0_norm", "iteration", "prev_loss")
 
     def to_solver_dict(self) -> dict:

@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import argparse
 
-from mrlinreg.options import (BAD_ROW_POLICIES, HEADER_MODES, INPUT_FORMATS, LINE_SEARCHES,
-                              SOLVERS, STRATEGIES, PredictOptions, TrainOptions)
+from mrlinreg.options import (BAD_ROW_POLICIES, COV_TYPES, HEADER_MODES, INPUT_FORMATS,
+                              LINE_SEARCHES, SOLVERS, STRATEGIES, PredictOptions, TrainOptions)
 
 HEADER_HELP = ("is each file's first line a header? auto (default): when a field is not a "
                "number; yes; no (a first row with strings is then a bad row, never dropped)")
 
 
+#: Fields whose flag is not their name with dashes.
+FLAG_NAMES = {"cv_folds": "--cv"}
+
+
 def flag(field: str) -> str:
     """The flag of an option field: ``learning_rate`` -> ``--learning-rate``."""
-    return "--" + field.replace("_", "-")
+    return FLAG_NAMES.get(field) or "--" + field.replace("_", "-")
 
 
 def add_model_args(parser) -> None:
@@ -31,9 +35,11 @@ def add_model_args(parser) -> None:
     g.add_argument("--schema", help="dataset schema file (YAML) naming the columns")
     g.add_argument("--delimiter", default=None, help="field delimiter (default: ',' or the schema's)")
     g.add_argument("--header", choices=HEADER_MODES, default="auto", help=HEADER_HELP)
-    g.add_argument("--solver", choices=SOLVERS, default="gd",
+    g.add_argument("--solver", choices=SOLVERS, default=None,
                    help="gd: gradient descent (default); cg: conjugate gradient; "
-                        "newton: Newton's method; qr: one-pass exact tall-and-skinny QR")
+                        "newton: Newton's method; qr: one-pass exact tall-and-skinny QR; "
+                        "cd: elastic net by coordinate descent on the R factor (the default "
+                        "with --l1 or --path); lbfgs: limited-memory BFGS (10 pairs)")
     g.add_argument("--strategy", choices=STRATEGIES, default="auto",
                    help="passes: one MapReduce pass per iteration; stats: one pass collects "
                         "the R factor and iterations run in the driver; auto: stats while "
@@ -51,6 +57,15 @@ def add_model_args(parser) -> None:
     g.add_argument("--l2", type=float, default=0.0, metavar="LAMBDA",
                    help="ridge penalty (lambda/2)*||w||^2 on the (standardised) feature weights, "
                         "not the intercept; 0 (default) is ordinary least squares")
+    g.add_argument("--l1", type=float, default=0.0, metavar="LAMBDA",
+                   help="lasso penalty lambda*||w||_1 on the standardised feature weights "
+                        "(elastic net with --l2; glmnet's objective; solver cd)")
+    g.add_argument("--path", type=int, default=0, metavar="N",
+                   help="fit N penalties from the smallest that zeroes every weight down to "
+                        "1e-3 (1e-2 when rows <= features) of it, keeping --l1:--l2")
+    g.add_argument("--cv", dest="cv_folds", type=int, default=0, metavar="K",
+                   help="K-fold cross-validation in the same pass (fold = crc32(line) mod K)"
+                        "; solver cd or qr")
     g.add_argument("--validation", action="append", default=[], metavar="INPUT",
                    help="held-out data (repeatable): validation_* metrics beside the training "
                         "ones show over- and under-fitting")
@@ -68,6 +83,9 @@ def add_model_args(parser) -> None:
     g.add_argument("--summary-mae", action="store_true",
                    help="with --summary, one more pass measures the mean absolute error "
                         "(everything else comes from the fit's one pass)")
+    g.add_argument("--cov-type", choices=COV_TYPES, default=None,
+                   help="with --summary: heteroskedasticity-robust standard errors (one more "
+                        "pass), as statsmodels' cov_type")
     g.add_argument("--block-rows", type=int, default=8192,
                    help="rows a mapper parses at once (memory per task grows with this, "
                         "never with the input)")
@@ -151,6 +169,10 @@ def train_options(ns) -> TrainOptions:
         features = tuple(f.strip() for f in ns.features.split(","))
     values = {k: getattr(ns, k) for k in TrainOptions.field_names() if hasattr(ns, k)}
     values.update(features=features, validation=tuple(ns.validation))
+    if values.get("solver") is None:  # cd when only it can do what was asked
+        penalised = getattr(ns, "l1", 0) or getattr(ns, "path", 0)
+        values["solver"] = ("cd" if penalised else
+                            "qr" if getattr(ns, "cv_folds", 0) else "gd")
     return TrainOptions(**values).validate()
 
 

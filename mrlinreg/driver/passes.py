@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 class PassResult:
     acc: object          # the merged accumulator (kernels.*Accumulator)
     bad_rows: dict       # reason -> count
+    addons: dict = None  # key -> merged add-on accumulator (e.g. kernels.FOLD_ADDON_KEY)
 
 
 def build_package_zip(dest_dir: str) -> str:
@@ -138,5 +139,12 @@ class PassRunner:
                 "Fix the input, or use <opt:on_bad_row> skip to count and skip such rows.")
         if "partial" not in records:
             raise PassError("the input holds no rows")
-        # one merged partial per merge key: merged here in a canonical order
-        return PassResult(*kernels.merge_partial_records(v for k, v in output if k == "partial"))
+        # one merged partial per merge key and family ("partial", add-ons such as
+        # kernels.FOLD_ADDON_KEY): merged here in a canonical order
+        families = {}
+        for k, v in output:
+            if k != "bad_row":
+                families.setdefault(k, []).append(v)
+        acc, bad = kernels.merge_partial_records(families.pop("partial"))
+        addons = {k: kernels.merge_partial_records(vs)[0] for k, vs in families.items()}
+        return PassResult(acc, bad, addons)

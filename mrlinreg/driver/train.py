@@ -119,6 +119,7 @@ def train_model(opts: TrainOptions, inputs, mrjob_args, fs, config, progress=Non
         passes=earlier + passes.passes, history=fit.history, metrics=metrics, scaling=scaling,
         working_weights=[float(v) for v in fit.w], warnings=[progress.text(w) for w in fit.warnings],
         summary=fit.summary, objective=fit.objective,
-        refinement=None if fit.refinement is None else list(fit.refinement.passes))
+        refinement=None if fit.refinement is None else list(fit.refinement.passes),
+        path=fit.path, cv=fit.cv, selected=fit.selected)
     record.to_json()  # raises on any non-finite number before anything is printed
     return record

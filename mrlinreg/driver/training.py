@@ -23,10 +23,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mrlinreg.codec import encode_array
+from mrlinreg.driver import penalised, robust_se
 from mrlinreg.driver.oracles import PassOracle, StatsOracle
 from mrlinreg.errors import TrainingError, render
 from mrlinreg.numerics import exact, ridge
 from mrlinreg.numerics.fused import context_from_fused
+from mrlinreg.numerics.lbfgs import LBFGS
 from mrlinreg.numerics.refine import Refinement, refine
 from mrlinreg.numerics.scaling import constant_columns, standardization, to_original
 from mrlinreg.numerics.solvers import SOLVERS, SolverOptions, Step
@@ -84,6 +86,9 @@ class FitResult:
     passes: int
     metrics: dict = field(default_factory=dict)
     refinement: Refinement | None = None
+    path: dict | None = None       # --path (mrlinreg.driver.penalised)
+    cv: dict | None = None         # --cv
+    selected: list | None = None   # non-zero features of a cd fit
 
     def scaling(self, opts: TrainOptions) -> Scaling:
         return Scaling(opts.standardize, opts.fit_intercept, tuple(self.context.shift.tolist()),
@@ -120,7 +125,7 @@ class Progress:
 
 def choose_strategy(requested: str, solver: str, p: int) -> str:
     """``auto`` picks ``stats`` while the (p+1)^2 R factor stays small; qr is always on R."""
-    if solver == "qr":
+    if solver in ("qr", "cd"):
         return "stats"
     if requested == "auto":
         return "stats" if p <= STATS_MAX_FEATURES else "passes"
@@ -166,7 +171,7 @@ class TrainingRun:
         opts, fmt = self.opts, self.data.fmt
         strategy = choose_strategy(opts.strategy, opts.solver, self.p)
         need_r = strategy == "stats" or (opts.summary and not opts.l2)  # no OLS summary under l2
-        kind = "fused" if need_r else "moments"
+        kind = "fused" if need_r and not opts.cv_folds else "moments"
         first = self.passes.run({"pass": kind, "format": fmt.to_dict()})
         bad_rows, n = first.bad_rows, first.acc.n
         n_bad = int(sum(bad_rows.values()))
@@ -180,20 +185,30 @@ class TrainingRun:
         d = self.d
         self._check_label_magnitude(mean[d], float(np.sqrt(m2[d] / n)))
         self.progress.say(f"{n} rows, {d} features; solver {opts.solver}, strategy {strategy}")
-        if need_r:
+        if need_r and not opts.cv_folds:
             fc = context_from_fused(first.acc, opts.fit_intercept, opts.standardize)
             return DataContext(n, mean, m2, bad_rows, fc.shift, fc.scale, strategy, fc.R)
         shift, scale = standardization(mean[:d], np.sqrt(m2 / n)[:d],
                                        np.sqrt(m2 / n + mean**2)[:d], opts.fit_intercept,
                                        opts.standardize)
-        return DataContext(n, mean, m2, bad_rows, shift, scale, strategy, None)
+        if not need_r:
+            return DataContext(n, mean, m2, bad_rows, shift, scale, strategy, None)
+        # --cv: the fold factors are built in the whole data's shift and scale, so they
+        # need the moments first: a second pass, TSQR with the fold add-on
+        result = self.passes.run({"pass": "tsqr", "format": fmt.to_dict(),
+                                  "shift": encode_array(shift), "scale": encode_array(scale),
+                                  "fit_intercept": opts.fit_intercept,
+                                  **penalised.pass_params(opts)})
+        fold_R, fold_n = penalised.fold_factors(result, opts)
+        return DataContext(n, mean, m2, bad_rows, shift, scale, strategy, result.acc.R,
+                           fold_R, fold_n)
 
     def _check_label_magnitude(self, mean_y, std_y):
         """Refuse a label so small that the loss underflows, unless the solver never
         needs the loss's digits (it would report ``converged`` with wrong weights)."""
         opts = self.opts
         size = max(abs(mean_y), std_y)
-        on_r = opts.solver == "qr" or (opts.solver in ("cg", "newton") and
+        on_r = opts.solver in ("qr", "cd") or (opts.solver in ("cg", "newton") and
                                        choose_strategy(opts.strategy, opts.solver,
                                                        self.p) == "stats")
         if 0 < size < TINY_LABEL and not on_r:
@@ -217,7 +232,10 @@ class TrainingRun:
         lam, mask = float(opts.l2), ridge.penalty_mask(self.d, opts.fit_intercept)
         R_fit = ridge.augment_r(ctx.R, ctx.n, lam, mask) if (lam > 0 and ctx.R is not None) \
             else ctx.R
-        if opts.solver == "qr":
+        pen = None
+        if opts.solver == "cd":  # elastic net / path on R (mrlinreg.driver.penalised)
+            pen = penalised.fit_cd(self)
+        elif opts.solver == "qr":
             w, loss, converged, iterations = self._fit_exact(R_fit)
         else:
             if R_fit is not None:
@@ -232,12 +250,20 @@ class TrainingRun:
                     oracle = ridge.penalized_oracle(oracle, lam, mask)
             # on R, conjugate gradient is preconditioned by R itself (it then solves on R,
             # as Newton does, instead of paying cond(A)^2 in digits)
-            solver = SOLVERS[opts.solver](SolverOptions(
+            solver = {**SOLVERS, LBFGS.name: LBFGS}[opts.solver](SolverOptions(
                 learning_rate=opts.learning_rate, line_search=opts.line_search, tol=opts.tol,
                 precondition=ctx.strategy == "stats"))
             w, loss, converged, iterations = self._iterate(solver, oracle)
-        objective = loss if lam > 0 else None
-        loss = ridge.data_mse(loss, w, lam, mask) if lam > 0 else loss
+        cv = penalised.cross_validation(self, None if pen is None else pen.lambdas) \
+            if opts.cv_folds else None
+        if pen is not None:
+            if cv is not None and opts.path:  # the full-data fit at lambda_min
+                pen = penalised.keep(pen, cv.index_min, self)
+            w, loss, objective = pen.w, pen.loss, pen.objective
+            converged, iterations = pen.converged, pen.iterations
+        else:
+            objective = loss if lam > 0 else None
+            loss = ridge.data_mse(loss, w, lam, mask) if lam > 0 else loss
         summary = self._summary(w) if opts.summary else None
         metrics = self._metrics(loss, summary)
         for message in self.warnings:
@@ -245,7 +271,11 @@ class TrainingRun:
         return FitResult(w=w, loss=float(loss), objective=objective, converged=bool(converged),
                          iterations=int(iterations), context=ctx, history=self.history,
                          warnings=self.warnings, summary=summary, passes=self.passes.passes,
-                         metrics=metrics, refinement=self.refinement)
+                         metrics=metrics, refinement=self.refinement,
+                         path=None if pen is None else pen.path,
+                         cv=None if cv is None else penalised.cv_record(cv, opts.cv_folds),
+                         selected=None if pen is None else
+                         penalised.selected_features(self.data.features, w, self.d))
 
     def _warn_constant_columns(self):
         ctx, d = self.context, self.d
@@ -374,9 +404,10 @@ class TrainingRun:
         from the pass that evaluated ``w`` when one did (the ``passes`` strategy), or from
         one more pass with ``summary_mae``; otherwise it is null and the summary says why."""
         opts, ctx = self.opts, self.context
-        if opts.l2:
+        if penalised.is_penalised(opts):
             self.warnings.append("the summary gives ordinary least squares statistics; with "
-                                 "<opt:l2> they do not apply and are not computed")
+                                 "<opt:l2>, <opt:l1> or <opt:path> they do not apply and are "
+                                 "not computed")
             return None
         if ctx.R is None:
             return None
@@ -396,6 +427,8 @@ class TrainingRun:
             source or "not measured: the mean absolute error needs every residual, one more "
             "pass over the data; <opt:summary_mae> runs it (<opt:validation> data get "
             "validation_mae in the passes they run anyway)")
+        if opts.cov_type:  # one more pass: the sandwich's meat (mrlinreg.driver.robust_se)
+            stats = robust_se.apply(self, stats, w)
         summary = Summary.from_ols(stats)
         if self.refinement is not None:
             summary.stats["refinement_forward_error"] = \

@@ -51,6 +51,9 @@ def make_accumulator(params):
     if kind == "residual":  # original units: shift and scale are not used
         return kernels.ResidualAccumulator(decode_array(params["b_hi"]),
                                            decode_array(params["b_lo"]), params["fit_intercept"])
+    if kind == "hc_meat":  # --cov-type: the sandwich's meat at the fitted weights
+        return kernels.MeatAccumulator(decode_array(params["w"]), decode_array(params["R"]),
+                                       shift, scale, params["fit_intercept"])
     raise ValueError(f"unknown pass kind {kind!r}")
 
 
@@ -116,6 +119,7 @@ class MRLinRegPass(MRJob):
         self.block_rows = int(self.params.get("block_rows", 8192))
         self.fail_fast = self.params.get("on_bad_row") == "fail"
         self.acc = make_accumulator(self.params)
+        self.folds = kernels.fold_addon(self.params)  # --cv: per-fold R factors, same pass
         self.bad_counts = {}
         self.first_bad = None
         self.stopped = False
@@ -163,12 +167,15 @@ class MRLinRegPass(MRJob):
                                   "reason": reason, "line": decode_line(line)[:500]}
                 self.stopped = True
                 return
-        self._fold(block.values)
+        self._fold(block.values, chunk, block.bad)
         return
         yield  # a generator, as mrjob expects
 
-    def _fold(self, values):
+    def _fold(self, values, chunk=None, bad=()):
         fold_block(self.acc, self.params["pass"], values, self.fmt)
+        if self.folds is not None and chunk is not None:
+            self.folds.add(*split_columns(values, self.fmt),
+                           kernels.chunk_folds(chunk, bad, self.folds.n_folds))
 
     def mapper_emit_partial(self):
         if self.pending:
@@ -176,7 +183,11 @@ class MRLinRegPass(MRJob):
             yield from self.mapper_fold_chunk(None, chunk)
         if self.first_bad is not None:
             yield "bad_row", self.first_bad
-        yield self._partial_key(), {"acc": self.acc.to_dict(), "bad": self.bad_counts}
+        key = self._partial_key()
+        yield key, {"acc": self.acc.to_dict(), "bad": self.bad_counts}
+        if self.folds is not None:  # the same merge key: bounded reducer input here too
+            yield key.replace("partial", kernels.FOLD_ADDON_KEY, 1), \
+                {"acc": self.folds.to_dict(), "bad": {}}
 
     def _partial_key(self):
         """``partial <b>``: the merge key of this split, ``b`` a pure function of the
@@ -190,7 +201,9 @@ class MRLinRegPass(MRJob):
             yield key, min(values, key=lambda v: json.dumps(v, sort_keys=True))
             return
         total, bad = kernels.merge_partial_records(values)
-        yield "partial", {"acc": total.to_dict(), "bad": bad}  # the driver merges the keys'
+        # "partial <b>" -> "partial", "fold_tsqr <b>" -> "fold_tsqr": the driver merges
+        # the keys' results of each family
+        yield key.split(" ")[0], {"acc": total.to_dict(), "bad": bad}
 
     def mapper_fold_units(self, _, line):
         """Columnar input: each line names one row group (stripe) of a Parquet (ORC)

@@ -25,7 +25,6 @@ As in statsmodels, the robust tests use the normal distribution unless
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 from scipy.linalg import solve_triangular
 
 from mrlinreg.codec import decode_arrays, encode_arrays
@@ -141,6 +140,8 @@ def robust_cov(R, meat_factors: dict, n, *, cov_type, shift, scale, fit_intercep
     cov = B.T @ B
     if cov_type == "HC1":
         cov = cov * (n / (n - rank))
+    from scipy import stats  # here, not at import: MapReduce tasks import this module
+
     bse = np.sqrt(np.diag(cov))
     params = np.asarray(params, dtype=np.float64)
     tvalues = params / bse
@@ -150,3 +151,24 @@ def robust_cov(R, meat_factors: dict, n, *, cov_type, shift, scale, fit_intercep
     return {"cov_type": cov_type, "cov_params": cov, "bse": bse, "tvalues": tvalues,
             "pvalues": pvalues, "conf_int": np.column_stack([params - q * bse, params + q * bse]),
             "use_t": bool(use_t)}
+
+
+def robust_f_test(params, cov, fit_intercept, df_resid) -> tuple:
+    """The Wald F test that every slope is zero, with a robust covariance (statsmodels'
+    ``fvalue``/``f_pvalue`` when ``cov_type`` is not ``nonrobust``)::
+
+        F = (C b)^T (C Cov C^T)^{-1} (C b) / q,   p = F(q, df_resid).sf(F)
+
+    ``C`` selects the ``q`` non-intercept coefficients (intercept last).  Returns
+    ``(None, None)`` when there is no slope.
+    """
+    from scipy import stats
+
+    params = np.asarray(params, dtype=np.float64)
+    cov = np.asarray(cov, dtype=np.float64)
+    q = len(params) - int(bool(fit_intercept))
+    if q < 1 or df_resid <= 0:
+        return None, None
+    b, V = params[:q], cov[:q, :q]
+    fvalue = float(b @ np.linalg.solve(V, b)) / q
+    return fvalue, float(stats.f.sf(fvalue, q, df_resid))

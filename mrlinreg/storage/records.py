@@ -20,6 +20,16 @@ from mrlinreg.schema import InvalidIdentifierError, validate_key_name
 from mrlinreg.storage.errors import InvalidRecordError
 
 RECORD_TABLES = ("models", "coefficients", "training_history", "metrics")
+#: Tables only a penalised run has rows in (``--path``, ``--cv``); a run without them
+#: leaves them untouched (no statement), so other runs' publishes cost what they did.
+OPTIONAL_TABLES = ("regularization_path", "cv_curve")
+
+
+def publish_order(rows):
+    """Tables to write for one run's rows, ``models`` last (a run is visible once its
+    ``models`` row is)."""
+    return (list(RECORD_TABLES[1:]) + [t for t in OPTIONAL_TABLES if rows.get(t)]
+            + [RECORD_TABLES[0]])
 
 
 def parse_timestamp(text):
@@ -99,14 +109,54 @@ def record_rows(record: ModelRecord):
         created_at=parse_timestamp(record.created_at),
     )
     return run_id, {"models": [model_row], "coefficients": coef_rows,
-                    "training_history": history_rows, "metrics": metric_rows}
+                    "training_history": history_rows, "metrics": metric_rows,
+                    "regularization_path": path_rows(record), "cv_curve": cv_rows(record)}
+
+
+def path_rows(record):
+    """``regularization_path`` rows of a record with a ``path`` (else [])."""
+    path = record.path
+    if not path:
+        return []
+    features = list(record.features)
+    lambdas = path["lambdas"]
+    l1s = path.get("l1") or [path.get("alpha", 1.0) * s for s in lambdas]
+    l2s = path.get("l2") or [(1.0 - path.get("alpha", 1.0)) * s for s in lambdas]
+    rows = []
+    for i, (s, l1, l2, coefs) in enumerate(zip(lambdas, l1s, l2s, path["coefficients"])):
+        point = dict(lambda_index=i, l1=l1, l2=l2)
+        point["lambda"] = s
+        rows += [dict(point, feature_index=j, feature=name, value=coefs[name])
+                 for j, name in enumerate(features)]
+        if path.get("intercepts") is not None:
+            rows.append(dict(point, feature_index=len(features), feature=INTERCEPT,
+                             value=path["intercepts"][i]))
+    return rows
+
+
+def cv_rows(record):
+    """``cv_curve`` rows of a record with a ``cv`` (else [])."""
+    cv = record.cv
+    if not cv:
+        return []
+    alpha = cv.get("alpha", 1.0)
+    lambdas = cv["lambdas"]
+    i_min = cv.get("index_min", lambdas.index(cv["lambda_min"]))
+    i_1se = cv.get("index_1se", lambdas.index(cv["lambda_1se"]))
+    rows = []
+    for i, (s, m, se) in enumerate(zip(lambdas, cv["mean_mse"], cv["se_mse"])):
+        row = dict(lambda_index=i, l1=alpha * s, l2=(1.0 - alpha) * s, mean_mse=m, se_mse=se,
+                   folds=int(cv["folds"]), is_min=i == i_min, is_1se=i == i_1se)
+        row["lambda"] = s
+        rows.append(row)
+    return rows
 
 
 def checked_record_rows(record, warehouse):
     """:func:`record_rows` with every row checked by :func:`check_rows`."""
     run_id, rows = record_rows(record)
     return run_id, {t: check_rows(warehouse.table(t), rows[t], f"run {run_id}: ")
-                    for t in RECORD_TABLES}
+                    for t in RECORD_TABLES + OPTIONAL_TABLES}
 
 
 def check_rows(table, rows, where=""):
