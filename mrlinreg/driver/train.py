@@ -61,6 +61,7 @@ def train_model(opts: TrainOptions, inputs, mrjob_args, fs, config, progress=Non
         delimiter=opts.delimiter, label=data.label, features=data.features,
         schema=opts.schema, header=opts.header)) if opts.validation else None)  # checked before any pass
     workdir = tempfile.mkdtemp(prefix="mrlinreg-")
+    samples = []  # the validation pass's residual sample (--residual-sample)
     try:
         passes = PassRunner(list(mrjob_args) + list(data.inputs), workdir,
                             block_rows=opts.block_rows, on_bad_row=opts.on_bad_row)
@@ -88,7 +89,9 @@ def train_model(opts: TrainOptions, inputs, mrjob_args, fs, config, progress=Non
         if validation is not None:
             vpasses = PassRunner(list(mrjob_args) + list(validation.inputs), workdir,
                                  block_rows=opts.block_rows, on_bad_row=opts.on_bad_row)
-            held_out = evaluate_holdout(vpasses, validation.fmt, scaling, fit.w)
+            held_out = evaluate_holdout(vpasses, validation.fmt, scaling, fit.w,
+                                        sample_size=opts.residual_sample,
+                                        on_sample=samples.append)
             metrics.update(held_out)
             progress.say("validation: " + ", ".join(
                 f"{k[len('validation_'):]} {v:.6g}" for k, v in held_out.items()))
@@ -108,6 +111,7 @@ def train_model(opts: TrainOptions, inputs, mrjob_args, fs, config, progress=Non
         passes=earlier + passes.passes, history=fit.history, metrics=metrics, scaling=scaling,
         working_weights=[float(v) for v in fit.w], warnings=[progress.text(w) for w in fit.warnings],
         summary=fit.summary, objective=fit.objective,
-        refinement=None if fit.refinement is None else list(fit.refinement.passes))
+        refinement=None if fit.refinement is None else list(fit.refinement.passes),
+        residual_sample=samples[0] if samples else None)
     record.to_json()  # raises on any non-finite number before anything is printed
     return record

@@ -13,6 +13,7 @@ import threading
 import time
 
 import mrlinreg.compat  # noqa: F401  (before mrjob: Python 3.12+)
+import numpy as np
 from mrjob.compat import jobconf_from_env
 from mrjob.job import MRJob
 from mrjob.protocol import JSONProtocol, RawValueProtocol
@@ -20,6 +21,7 @@ from mrjob.step import MRStep
 
 from mrlinreg import kernels
 from mrlinreg.codec import decode_array
+from mrlinreg.numerics.curve import expand_powers
 from mrlinreg.parsing import (MAX_MAGNITUDE, RowFormat, header_text, parse_block,
                               split_columns)
 
@@ -28,12 +30,14 @@ def make_accumulator(params):
     """Build the accumulator a pass's ``params`` ask for."""
     kind = params["pass"]
     if kind == "moments":
-        return kernels.MomentsAccumulator(len(params["format"]["feature_idx"]) + 1)
+        degree = (params.get("design") or {}).get("degree", 1)
+        return kernels.MomentsAccumulator(len(params["format"]["feature_idx"]) * degree + 1)
     shift, scale = decode_array(params["shift"]), decode_array(params["scale"])
     if kind == "evaluate":
         return kernels.EvaluateAccumulator(
             decode_array(params["points"]), decode_array(params["directions"]),
-            shift, scale, params["fit_intercept"], params.get("hessian", False))
+            shift, scale, params["fit_intercept"], params.get("hessian", False),
+            sample_size=params.get("sample_size", 0))
     if kind == "tsqr":
         return kernels.QRAccumulator(shift, scale, params["fit_intercept"])
     if kind == "residual":  # original units: shift and scale are not used
@@ -131,10 +135,27 @@ class MRLinRegPass(MRJob):
                                   "reason": reason, "line": lines[i][:500]}
                 self.stopped = True
                 return
+        X, y = self._design(*split_columns(block.values, self.fmt))
         if self.params["pass"] == "moments":  # features and label, one matrix
-            self.acc.add(block.values[:, list(self.fmt.feature_idx) + [self.fmt.label_idx]])
+            self.acc.add(np.column_stack([X, y]))
         else:
-            self.acc.add(*split_columns(block.values, self.fmt))
+            self.acc.add(X, y)
+
+    def _design(self, X, y):
+        """The design transform of the pass (``design: {"degree": K}``: powers 1..K of
+        every feature, degree-major); rows whose powers leave the magnitude limit are
+        ``out_of_range`` bad rows, counted as the parser counts them."""
+        degree = (self.params.get("design") or {}).get("degree", 1)
+        if degree == 1:
+            return X, y
+        X = expand_powers(X, degree)
+        ok = np.all(np.abs(X) <= MAX_MAGNITUDE, axis=1)  # NaN compares False: dropped too
+        if not ok.all():
+            n_bad = int((~ok).sum())
+            self.bad_counts["out_of_range"] = self.bad_counts.get("out_of_range", 0) + n_bad
+            self.increment_counter("mrlinreg bad rows", "out_of_range", n_bad)
+            X, y = X[ok], y[ok]
+        return X, y
 
     def mapper_emit_partial(self):
         if not self.stopped:

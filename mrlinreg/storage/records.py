@@ -20,6 +20,16 @@ from mrlinreg.schema import InvalidIdentifierError, validate_key_name
 from mrlinreg.storage.errors import InvalidRecordError
 
 RECORD_TABLES = ("models", "coefficients", "training_history", "metrics")
+#: Tables a record writes only when it has rows for them (a run without a residual
+#: sample costs no statement for it).
+OPTIONAL_RECORD_TABLES = ("residual_samples",)
+
+
+def publish_order(rows: dict) -> list:
+    """Tables to write for one record's ``rows``, ``models`` last (a run is visible once
+    its models row is): the optional tables that have rows, then the others."""
+    optional = [t for t in OPTIONAL_RECORD_TABLES if rows.get(t)]
+    return optional + list(RECORD_TABLES[1:]) + list(RECORD_TABLES[:1])
 
 
 def parse_timestamp(text):
@@ -98,15 +108,35 @@ def record_rows(record: ModelRecord):
         r2=r2,
         created_at=parse_timestamp(record.created_at),
     )
+    sample = record.residual_sample
+    sample_rows = [] if sample is None else [
+        dict(sample_rank=i, source=sample.source, fitted=f, y_true=y, residual=y - f)
+        for i, (f, y) in enumerate(zip(sample.fitted, sample.y_true))]
     return run_id, {"models": [model_row], "coefficients": coef_rows,
-                    "training_history": history_rows, "metrics": metric_rows}
+                    "training_history": history_rows, "metrics": metric_rows,
+                    "residual_samples": sample_rows}
+
+
+def curve_rows(curve, warehouse):
+    """Rows of the ``validation_curves`` table for one
+    :class:`~mrlinreg.records.ValidationCurve`, checked; returns ``(run_id, rows)``."""
+    try:
+        run_id = validate_key_name(curve.run_id, "run_id")
+        model_name = validate_key_name(curve.model_name, "model_name")
+    except InvalidIdentifierError as exc:
+        raise InvalidRecordError(str(exc)) from None
+    rows = [dict(model_name=model_name, kind=curve.kind, size=p.size, terms=list(p.terms),
+                 n_params=p.n_params, train_mse=p.train_mse, validation_mse=p.validation_mse,
+                 n_rows=curve.n_rows, validation_n_rows=curve.validation_n_rows,
+                 created_at=parse_timestamp(curve.created_at)) for p in curve.points]
+    return run_id, check_rows(warehouse.table("validation_curves"), rows, f"curve {run_id}: ")
 
 
 def checked_record_rows(record, warehouse):
     """:func:`record_rows` with every row checked by :func:`check_rows`."""
     run_id, rows = record_rows(record)
     return run_id, {t: check_rows(warehouse.table(t), rows[t], f"run {run_id}: ")
-                    for t in RECORD_TABLES}
+                    for t in RECORD_TABLES + OPTIONAL_RECORD_TABLES}
 
 
 def check_rows(table, rows, where=""):
