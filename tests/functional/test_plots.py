@@ -85,13 +85,13 @@ def test_residual_sample_does_not_depend_on_the_split(runs, sampled, tmp_path):
     lines = (d / "val.csv").read_text().splitlines()
     for i, part in enumerate((lines[:1] + lines[1:140], lines[:1] + lines[140:])):
         (tmp_path / f"v{i}.csv").write_text("\n".join(part) + "\n")
-    p = subprocess.run([sys.executable, "-m", "mrlinreg.cli.main", "train", "-r", "local",
-                        "--solver", "qr", "--validation", str(tmp_path / "v0.csv"),
-                        "--validation", str(tmp_path / "v1.csv"), "--block-rows", "16",
-                        "--residual-sample", "120", "--quiet", str(d / "train.csv")],
-                       capture_output=True, text=True, cwd=ROOT, timeout=600)
-    assert p.returncode == 0, p.stderr
-    split = json.loads(p.stdout)["residual_sample"]
+    # two files: two map tasks whose samples the reducer merges; 16-row blocks
+    code, out, err = run_main(["train", "--solver", "qr", "--validation", str(tmp_path / "v0.csv"),
+                               "--validation", str(tmp_path / "v1.csv"), "--block-rows", "16",
+                               "--residual-sample", "120", "--quiet", "--json",
+                               str(d / "train.csv")])
+    assert code == 0, err
+    split = json.loads(out)["residual_sample"]
     whole = sampled[0]["residual_sample"]
     assert split["y_true"] == whole["y_true"]
     np.testing.assert_allclose(split["fitted"], whole["fitted"], rtol=1e-12)
