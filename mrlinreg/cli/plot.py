@@ -106,7 +106,7 @@ def source_from_json(data, name: str) -> Source:
         raise InputError(f"{name}: expected a JSON object (a model or a curve)")
     if data.get("record") == "validation_curve":
         curve = ValidationCurve.from_json(data)
-        return Source(f"{curve.model_name} {curve.run_id}", curve=curve)
+        return Source(f"{curve.model_name} ({name})", curve=curve)
     try:
         model = ModelRecord.from_json(data)
     except RecordFormatError as e:

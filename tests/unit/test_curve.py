@@ -125,3 +125,26 @@ def test_reservoir_keys_look_uniform():
     # each decile holds about a tenth (binomial sd ~ 42 rows)
     counts = np.histogram(u, bins=10, range=(0, 1))[0]
     assert np.all(np.abs(counts - 2000) < 250)
+
+
+def test_curve_and_sample_records_round_trip_and_become_checked_rows():
+    from mrlinreg.records import CurvePoint, ResidualSample, ValidationCurve
+    from mrlinreg.schema import load_warehouse
+    from mrlinreg.storage.errors import InvalidRecordError
+    from mrlinreg.storage.records import curve_rows
+
+    c = ValidationCurve("20260101T000000Z-abcdef01", "m", "2026-01-01T00:00:00Z", "degree", "y",
+                        ["x"], 10, 5, 0,
+                        [CurvePoint(1, ["x"], 2, 1.5, 2.5, {"x": 1.0}, 0.5),
+                         CurvePoint(2, ["x^2"], 3, 1.0, None, {"x": 1.0, "x^2": 2.0}, 0.1)])
+    assert ValidationCurve.from_json(c.to_json()).to_json() == c.to_json()
+    run_id, rows = curve_rows(c, load_warehouse())
+    assert run_id == c.run_id and [r["validation_mse"] for r in rows] == [2.5, None]
+    bad = ValidationCurve(**{**c.__dict__, "run_id": "x'; DROP TABLE models; --"})
+    with pytest.raises(InvalidRecordError):
+        curve_rows(bad, load_warehouse())
+    with pytest.raises(ValueError):
+        ValidationCurve(**{**c.__dict__, "points": [CurvePoint(1, [], 1, float("nan"), None,
+                                                               {}, 0.0)]}).to_json()
+    s = ResidualSample("validation", 100, (1.0, 2.0), (1.5, 1.0))
+    assert ResidualSample.from_json(s.to_json()) == s
