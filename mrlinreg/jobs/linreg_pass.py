@@ -135,22 +135,31 @@ class MRLinRegPass(MRJob):
                                   "reason": reason, "line": lines[i][:500]}
                 self.stopped = True
                 return
-        X, y = self._design(*split_columns(block.values, self.fmt))
+        X, y = self._design(*split_columns(block.values, self.fmt), lines, block)
+        if self.stopped:
+            return
         if self.params["pass"] == "moments":  # features and label, one matrix
             self.acc.add(np.column_stack([X, y]))
         else:
             self.acc.add(X, y)
 
-    def _design(self, X, y):
+    def _design(self, X, y, lines, block):
         """The design transform of the pass (``design: {"degree": K}``: powers 1..K of
         every feature, degree-major); rows whose powers leave the magnitude limit are
-        ``out_of_range`` bad rows, counted as the parser counts them."""
+        ``out_of_range`` bad rows, counted (or fatal) as the parser's are."""
         degree = (self.params.get("design") or {}).get("degree", 1)
         if degree == 1:
             return X, y
         X = expand_powers(X, degree)
         ok = np.all(np.abs(X) <= MAX_MAGNITUDE, axis=1)  # NaN compares False: dropped too
         if not ok.all():
+            if self.fail_fast:
+                good = np.delete(np.arange(len(lines)), [i for i, _ in block.bad])
+                line = lines[int(good[np.argmin(ok)])]
+                self.first_bad = {"file": self.input_file or "?", "reason": "out_of_range",
+                                  "line": line[:500]}
+                self.stopped = True
+                return X[:0], y[:0]
             n_bad = int((~ok).sum())
             self.bad_counts["out_of_range"] = self.bad_counts.get("out_of_range", 0) + n_bad
             self.increment_counter("mrlinreg bad rows", "out_of_range", n_bad)

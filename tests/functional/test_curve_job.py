@@ -170,3 +170,12 @@ def test_powers_beyond_the_magnitude_limit_are_counted_bad_rows(tmp_path):
     b, *_ = np.linalg.lstsq(A, y[keep], rcond=None)
     assert curve["points"][-1]["train_mse"] == pytest.approx(
         np.mean((y[keep] - A @ b) ** 2), rel=1e-8)
+
+
+def test_with_on_bad_row_fail_an_expanded_row_out_of_range_stops_the_run(tmp_path):
+    X = np.array([[0.5], [1e30], [0.25], [2.0]])
+    _write(tmp_path / "t.csv", X, np.array([1.0, 0.0, 2.0, 3.0]), ("x", "y"))
+    code, out, err = run_main(["curve", "--degree", "4", "--on-bad-row", "fail",
+                               str(tmp_path / "t.csv")])
+    assert code == 1 and "bad row (out of range)" in err and "1e+30" in err, err
+    assert out == ""
