@@ -21,6 +21,7 @@ from mrlinreg.numerics import tsqr
 from mrlinreg.numerics.cv import FoldQRAccumulator, folds_of_lines
 from mrlinreg.numerics.fused import FusedAccumulator
 from mrlinreg.numerics.refine import ResidualAccumulator
+from mrlinreg.numerics.reservoir import ReservoirSample, row_keys
 from mrlinreg.numerics.robust import MeatAccumulator
 from mrlinreg.numerics.scaling import design_matrix
 
@@ -74,12 +75,16 @@ class EvaluateAccumulator:
 
     For each column ``w`` of ``W``: ``sse = ||A w - y||^2``,
     ``grad = A^T (A w - y)``, ``abs = sum |A w - y|``; for each column ``p``
-    of ``P``: ``hp = A^T A p``; with ``hessian``: ``gram = A^T A``.
+    of ``P``: ``hp = A^T A p``; with ``hessian``: ``gram = A^T A``.  With
+    ``sample_size`` k > 0: ``sample``, the k rows with the smallest hash keys
+    (:mod:`mrlinreg.numerics.reservoir`) with their fitted value ``A w`` at the first
+    point and their label: a deterministic residual sample for plots.
     """
 
     kind = "evaluate"
 
-    def __init__(self, W, P, shift, scale, fit_intercept, hessian=False):
+    def __init__(self, W, P, shift, scale, fit_intercept, hessian=False, sample_size=0):
+        self.sample = ReservoirSample(sample_size) if sample_size else None
         self.W = np.asarray(W, dtype=np.float64)
         self.P = np.asarray(P, dtype=np.float64)
         self.shift, self.scale, self.fit_intercept = shift, scale, fit_intercept
@@ -104,6 +109,10 @@ class EvaluateAccumulator:
                 self.hp += A.T @ (A @ self.P)
             if self.gram is not None:
                 self.gram += A.T @ A
+        if self.sample is not None:
+            fitted = A @ self.W[:, 0]
+            keep = np.isfinite(fitted)  # never store a non-finite number
+            self.sample.add(row_keys(np.column_stack([X, y]))[keep], fitted[keep], y[keep])
         self.n += X.shape[0]
 
     def merge(self, other: "EvaluateAccumulator") -> None:
@@ -114,13 +123,18 @@ class EvaluateAccumulator:
         self.hp = self.hp + other.hp
         if self.gram is not None:
             self.gram = self.gram + other.gram
+        if self.sample is not None and other.sample is not None:
+            self.sample.merge(other.sample)
 
     def to_dict(self) -> dict:
         d = {"kind": self.kind, "n": self.n, "sse": self.sse, "abs": self.abs,
              "grad": self.grad, "hp": self.hp}
         if self.gram is not None:
             d["gram"] = self.gram
-        return encode_arrays(d)
+        d = encode_arrays(d)
+        if self.sample is not None:
+            d["sample"] = self.sample.to_dict()
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "EvaluateAccumulator":
@@ -128,6 +142,7 @@ class EvaluateAccumulator:
         acc = cls.__new__(cls)
         acc.n, acc.sse, acc.abs = int(d["n"]), d["sse"], d["abs"]
         acc.grad, acc.hp, acc.gram = d["grad"], d["hp"], d.get("gram")
+        acc.sample = ReservoirSample.from_dict(d["sample"]) if d.get("sample") else None
         return acc
 
 

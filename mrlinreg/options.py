@@ -72,6 +72,7 @@ class TrainOptions:
     input_format: str = "auto"
     hive_table: str | None = None
     where: str | None = None
+    residual_sample: int = 0
 
     def validate(self) -> "TrainOptions":
         """Return self if every setting is usable, else raise :class:`OptionError`."""
@@ -111,6 +112,11 @@ class TrainOptions:
                               "<opt:summary>", "summary_mae")
         if self.min_norm and self.solver != "qr":
             raise OptionError("<opt:min_norm> needs <opt:solver> qr", "min_norm")
+        if self.residual_sample < 0:
+            raise OptionError("<opt:residual_sample> must be 0 or more rows", "residual_sample")
+        if self.residual_sample and not self.validation:
+            raise OptionError("<opt:residual_sample> is drawn during the validation pass: "
+                              "give <opt:validation> INPUT", "residual_sample")
         try:  # before any pass: the name becomes HBase keys, ZooKeeper paths, Hive values
             validate_key_name(self.model_name, "<opt:model_name>")
         except InvalidIdentifierError as e:
@@ -175,6 +181,55 @@ class TrainOptions:
     @classmethod
     def field_names(cls) -> tuple:
         return tuple(f.name for f in fields(cls))
+
+
+CURVE_KINDS = ("degree", "terms")
+MAX_CURVE_DEGREE = 20
+
+
+@dataclass(frozen=True)
+class CurveOptions:
+    """A validation curve (``mrlinreg curve``): nested models, one pass per dataset."""
+
+    label: str | None = None
+    features: tuple | None = None
+    schema: str | None = None
+    delimiter: str | None = None
+    header: str = "auto"
+    degree: int | None = None      # None: the "terms" curve (first k features)
+    validation: tuple = ()
+    fit_intercept: bool = True
+    standardize: bool = True
+    on_bad_row: str = "skip"
+    block_rows: int = 8192
+    model_name: str = "default"
+    publish: bool = False
+    output: str | None = None
+    quiet: bool = False
+
+    @property
+    def kind(self) -> str:
+        return "terms" if self.degree is None else "degree"
+
+    def validate(self) -> "CurveOptions":
+        _choice(self, "on_bad_row", BAD_ROW_POLICIES)
+        _choice(self, "header", HEADER_MODES)
+        if self.degree is not None and not 1 <= self.degree <= MAX_CURVE_DEGREE:
+            raise OptionError(f"<opt:degree> must be between 1 and {MAX_CURVE_DEGREE}",
+                              "degree")
+        if self.block_rows < 1:
+            raise OptionError("<opt:block_rows> must be at least 1", "block_rows")
+        if self.delimiter is not None and len(self.delimiter) != 1:
+            raise OptionError("<opt:delimiter> must be a single character", "delimiter")
+        if self.features is not None and (not self.features or any(not f for f in self.features)
+                                          or len(set(self.features)) != len(self.features)):
+            raise OptionError("<opt:features> must name distinct columns, comma-separated",
+                              "features")
+        try:
+            validate_key_name(self.model_name, "<opt:model_name>")
+        except InvalidIdentifierError as e:
+            raise OptionError(str(e), "model_name") from None
+        return self
 
 
 @dataclass(frozen=True)

@@ -184,6 +184,7 @@ class ModelRecord:
     path: dict | None = None       # {"lambdas", "coefficients": [{name: value}], "intercepts"}
     cv: dict | None = None         # {"folds", "lambdas", "mean_mse", "se_mse", "lambda_min", ...}
     selected: list | None = None   # features with a non-zero coefficient (penalised fits)
+    residual_sample: "ResidualSample | None" = None
     format_version: int = FORMAT_VERSION
 
     def coefficient_vector(self) -> np.ndarray:
@@ -218,6 +219,8 @@ class ModelRecord:
                 d[key] = dict(getattr(self, key))
         if self.selected is not None:
             d["selected_features"] = list(self.selected)
+        if self.residual_sample is not None:
+            d["residual_sample"] = self.residual_sample.to_json()
         check_finite(d, "model")
         return d
 
@@ -250,13 +253,107 @@ class ModelRecord:
                 warnings=list(d.get("warnings") or []),
                 summary=Summary.from_json(d.get("summary")), objective=d.get("objective"),
                 refinement=d.get("refinement"), path=d.get("path"), cv=d.get("cv"),
-                selected=d.get("selected_features"))
+                selected=d.get("selected_features"),
+                residual_sample=ResidualSample.from_json(d.get("residual_sample")))
         except KeyError as e:
             raise RecordFormatError(f"model record (format_version {version}) has no "
                                     f"{e.args[0]!r}") from None
         except (TypeError, ValueError) as e:
             raise RecordFormatError(f"model record (format_version {version}) is malformed: "
                                     f"{e}") from None
+
+
+@dataclass(frozen=True)
+class ResidualSample:
+    """A deterministic sample of scored rows (:mod:`mrlinreg.numerics.reservoir`), for
+    residual plots: each row's fitted value and label, in key order."""
+
+    source: str          # the pass that drew it: "validation"
+    rows_seen: int       # rows of that pass
+    fitted: tuple
+    y_true: tuple
+
+    def to_json(self) -> dict:
+        return {"source": self.source, "rows_seen": int(self.rows_seen),
+                "fitted": [float(v) for v in self.fitted],
+                "y_true": [float(v) for v in self.y_true]}
+
+    @classmethod
+    def from_json(cls, d: dict | None) -> "ResidualSample | None":
+        if d is None:
+            return None
+        fitted, y_true = tuple(d["fitted"]), tuple(d["y_true"])
+        if len(fitted) != len(y_true):
+            raise RecordFormatError("residual_sample: fitted and y_true differ in length")
+        return cls(str(d.get("source", "validation")), int(d.get("rows_seen", len(fitted))),
+                   fitted, y_true)
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """One nested model of a validation curve (``mrlinreg curve``)."""
+
+    size: int                     # degree k, or number of features k
+    terms: list                   # the columns it adds (names)
+    n_params: int                 # coefficients including the intercept
+    train_mse: float
+    validation_mse: float | None
+    coefficients: dict            # name -> value, original units
+    intercept: float
+
+    def to_json(self) -> dict:
+        return {"size": int(self.size), "terms": list(self.terms),
+                "n_params": int(self.n_params), "train_mse": float(self.train_mse),
+                "validation_mse": _opt_float(self.validation_mse),
+                "coefficients": {k: float(v) for k, v in self.coefficients.items()},
+                "intercept": float(self.intercept)}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "CurvePoint":
+        return cls(int(d["size"]), list(d.get("terms") or []), int(d["n_params"]),
+                   float(d["train_mse"]), _opt_float(d.get("validation_mse")),
+                   dict(d.get("coefficients") or {}), float(d.get("intercept", 0.0)))
+
+
+@dataclass
+class ValidationCurve:
+    """Training and validation error of nested models, from one pass over each dataset."""
+
+    run_id: str
+    model_name: str
+    created_at: str
+    kind: str                     # "degree" or "terms"
+    label: str | None
+    features: list                # the raw features
+    n_rows: int
+    validation_n_rows: int | None
+    bad_rows: int
+    points: list                  # of CurvePoint, smallest model first
+    passes: int = 0
+    warnings: list = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        d = {"record": "validation_curve", "run_id": self.run_id,
+             "model_name": self.model_name, "created_at": self.created_at, "kind": self.kind,
+             "label": self.label, "features": list(self.features),
+             "n_rows": int(self.n_rows),
+             "validation_n_rows": None if self.validation_n_rows is None
+             else int(self.validation_n_rows),
+             "bad_rows": int(self.bad_rows), "passes": int(self.passes),
+             "points": [p.to_json() for p in self.points], "warnings": list(self.warnings)}
+        check_finite(d, "validation curve")
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "ValidationCurve":
+        try:
+            return cls(d["run_id"], d["model_name"], d["created_at"], d["kind"], d.get("label"),
+                       list(d.get("features") or []), int(d["n_rows"]),
+                       d.get("validation_n_rows"), int(d.get("bad_rows", 0)),
+                       [CurvePoint.from_json(p) for p in d["points"]],
+                       int(d.get("passes", 0)), list(d.get("warnings") or []))
+        except (KeyError, TypeError, ValueError) as e:
+            raise RecordFormatError(f"validation curve record is malformed: {e!r}") from None
 
 
 @dataclass

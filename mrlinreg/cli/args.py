@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 
 from mrlinreg.options import (BAD_ROW_POLICIES, COV_TYPES, HEADER_MODES, INPUT_FORMATS,
-                              LINE_SEARCHES, SOLVERS, STRATEGIES, PredictOptions, TrainOptions)
+                              LINE_SEARCHES, SOLVERS, STRATEGIES, CurveOptions,
+                              PredictOptions, TrainOptions)
 
 HEADER_HELP = ("is each file's first line a header? auto (default): when a field is not a "
                "number; yes; no (a first row with strings is then a bad row, never dropped)")
@@ -98,7 +99,54 @@ def add_model_args(parser) -> None:
                    help="publish results to the configured warehouse")
     g.add_argument("--no-publish", dest="publish", action="store_false")
     g.add_argument("--quiet", action="store_true", help="no per-iteration progress on stderr")
+    g.add_argument("--residual-sample", type=int, default=0, metavar="N",
+                   help="with --validation, keep N validation rows (a deterministic sample) "
+                        "with their fitted values for residual plots; stored with the run")
+    add_json_arg(g)
     add_table_args(g)
+
+
+def add_json_arg(group) -> None:
+    group.add_argument("--json", action="store_true",
+                       help="print one JSON object on stdout even on a terminal (it is "
+                            "always JSON when stdout is not a terminal)")
+
+
+def add_curve_args(parser) -> None:
+    """The flags of ``mrlinreg curve`` (one per :class:`CurveOptions` field)."""
+    g = parser.add_argument_group("curve")
+    g.add_argument("--label", help="label column name (default: the last column)")
+    g.add_argument("--features", help="comma-separated feature columns, in the order the "
+                                      "terms curve adds them (default: all others)")
+    g.add_argument("--schema", help="dataset schema file (YAML) naming the columns")
+    g.add_argument("--delimiter", default=None)
+    g.add_argument("--header", choices=HEADER_MODES, default="auto", help=HEADER_HELP)
+    g.add_argument("--degree", type=int, default=None, metavar="K",
+                   help="polynomial curve: powers 1..K of every feature, degree k for "
+                        "k = 1..K (default: the terms curve, the first k features)")
+    g.add_argument("--validation", action="append", default=[], metavar="INPUT",
+                   help="held-out data (repeatable): the validation error of every model")
+    g.add_argument("--fit-intercept", dest="fit_intercept", action="store_true", default=True)
+    g.add_argument("--no-fit-intercept", dest="fit_intercept", action="store_false")
+    g.add_argument("--standardize", dest="standardize", action="store_true", default=True)
+    g.add_argument("--no-standardize", dest="standardize", action="store_false")
+    g.add_argument("--on-bad-row", choices=BAD_ROW_POLICIES, default="skip")
+    g.add_argument("--block-rows", type=int, default=8192)
+    g.add_argument("--model-name", default="default", help="name the curve is published under")
+    g.add_argument("--publish", action="store_true",
+                   help="publish the curve to the validation_curves table")
+    g.add_argument("--output", help="also write the curve JSON here (local or hdfs://)")
+    g.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_json_arg(g)
+
+
+def curve_options(ns) -> CurveOptions:
+    features = None
+    if ns.features is not None:
+        features = tuple(f.strip() for f in ns.features.split(","))
+    values = {k: getattr(ns, k) for k in CurveOptions.__dataclass_fields__ if hasattr(ns, k)}
+    values.update(features=features, validation=tuple(ns.validation))
+    return CurveOptions(**values).validate()
 
 
 def add_table_args(g) -> None:

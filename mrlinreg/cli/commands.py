@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import sys
 
-from mrlinreg.cli.args import flag, predict_options, train_options
+from mrlinreg.cli.args import curve_options, flag, predict_options, train_options
 from mrlinreg.cli.errors import report
+from mrlinreg.cli.human import format_curve, format_model, wants_json
 from mrlinreg.config import load_config
+from mrlinreg.driver.curve import run_curve
 from mrlinreg.driver.predict import load_model, score
 from mrlinreg.driver.publish import (PUSH_HINT, outbox_dir, pending_runs, publish_pending,
                                      publish_run)
@@ -21,6 +23,7 @@ from mrlinreg.driver.training import Progress
 from mrlinreg.fs import FileSystem
 from mrlinreg.jobs.linreg_pass import MRLinRegPass
 from mrlinreg.numerics.summary import format_summary
+from mrlinreg.storage.factory import open_results_store
 from mrlinreg.options import PredictOptions
 
 
@@ -58,17 +61,21 @@ def train(ns, inputs, mrjob_args, parser) -> int:
         fs = runner_fs(MRLinRegPass, mrjob_args, config)
         record = train_model(opts, inputs, mrjob_args, fs, config,
                              Progress(opts.quiet, option_name=flag))
-        return emit(record, opts, fs, config)
+        return emit(record, opts, fs, config, as_json=wants_json(ns))
     return _guarded(work, parser)
 
 
-def emit(record, opts, fs, config) -> int:
-    """Summary table, the model on stdout (first: it is never lost), model file, publish."""
+def emit(record, opts, fs, config, as_json=True) -> int:
+    """Summary table, the model on stdout (first: it is never lost) as one JSON object,
+    or for a person on a terminal (``as_json`` False); model file, publish."""
     if opts.summary and record.summary is not None:
         say(format_summary(record.summary.stats))
     data = record.to_json()
-    json.dump(data, sys.stdout, sort_keys=True)
-    sys.stdout.write("\n")
+    if as_json:
+        json.dump(data, sys.stdout, sort_keys=True)
+        sys.stdout.write("\n")
+    else:
+        print(format_model(record))
     sys.stdout.flush()
     if opts.output_model:
         fs.write_bytes(opts.output_model,
@@ -113,7 +120,7 @@ def pipeline(ns, inputs, mrjob_args, parser) -> int:
             say(f"ingested into {ns.upload_to}: {', '.join(train_inputs)}")
         record = train_model(opts, train_inputs, mrjob_args, fs, config,
                              Progress(opts.quiet, option_name=flag))
-        code = emit(record, opts, fs, config)
+        code = emit(record, opts, fs, config, as_json=wants_json(ns))
         if code != 0 or not ns.predict:
             return code
         score(record, PredictOptions(model=record.run_id, publish=True,
@@ -143,5 +150,38 @@ def publish(ns, inputs, mrjob_args, parser) -> int:
             say(f"{len(result.remaining)} run(s) remain in {outbox_dir(config)}; "
                 f"run `{PUSH_HINT}` again once the store is reachable.")
             return 1
+        return 0
+    return _guarded(work, parser)
+
+
+def curve(ns, inputs, mrjob_args, parser) -> int:
+    """Training and validation error of nested models (``--degree K`` or the first k
+    features): a table on a terminal, else one JSON object; ``--publish`` writes it to
+    the ``validation_curves`` table."""
+    def work():
+        opts = curve_options(ns)
+        if not inputs:
+            say(parser.format_usage().rstrip())
+            say("error: no INPUT given (files, directories or hdfs:// URIs)")
+            return 2
+        config = load_config()
+        fs = runner_fs(MRLinRegPass, mrjob_args, config)
+        result = run_curve(opts, inputs, mrjob_args, fs, Progress(opts.quiet,
+                                                                  option_name=flag))
+        data = result.to_json()
+        if wants_json(ns):
+            json.dump(data, sys.stdout, sort_keys=True)
+            sys.stdout.write("\n")
+        else:
+            print(format_curve(result))
+        sys.stdout.flush()
+        if opts.output:
+            fs.write_bytes(opts.output,
+                           (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+        if opts.publish:
+            with open_results_store(config) as store:
+                store.publish_curve(result)
+            say(f"published the validation curve as run {result.run_id} "
+                f"(table validation_curves)")
         return 0
     return _guarded(work, parser)

@@ -1,9 +1,11 @@
-"""``mrlinreg {train,predict,publish,pipeline}``: argparse subcommands.
+"""``mrlinreg {train,predict,curve,publish,pipeline,plot}``: argparse subcommands.
 
     mrlinreg train    [mrjob options] [model options] INPUT...   (= python jobs/linreg.py)
     mrlinreg predict  --model MODEL.json [mrjob options] INPUT... (= python jobs/predict.py)
     mrlinreg publish  [--config FILE] [--list]
     mrlinreg pipeline [--upload-to DIR] [--predict INPUT ...] [train options] INPUT...
+    mrlinreg curve    [--degree K] [--validation INPUT] [mrjob options] INPUT...
+    mrlinreg plot     MODEL_JSON|RUN_ID [MORE ...] --kind KIND --output FILE
 
 ``train``, ``predict`` and ``pipeline`` accept every mrjob option of the job they
 run (``-r``, ``--num-cores``, ``-c``, ``--jobconf``...); those are forwarded to
@@ -17,7 +19,7 @@ import logging
 import sys
 
 from mrlinreg.cli import args as cli_args
-from mrlinreg.cli import commands
+from mrlinreg.cli import commands, plot
 from mrlinreg.jobs.linreg_pass import MRLinRegPass
 from mrlinreg.jobs.predict import MRPredict
 
@@ -29,6 +31,9 @@ SUBCOMMANDS = {
     "predict": (MRPredict, (cli_args.add_predict_args,), commands.predict,
                 "--model MODEL.json [--output FILE] [--publish] [mrjob options] INPUT [INPUT ...]",
                 "score data with a model (= python jobs/predict.py)"),
+    "curve": (MRLinRegPass, (cli_args.add_curve_args,), commands.curve,
+              "[--degree K] [--validation INPUT] [mrjob options] INPUT [INPUT ...]",
+              "training and validation error of nested models, one pass per dataset"),
     "pipeline": (MRLinRegPass, (cli_args.add_model_args, cli_args.add_pipeline_args),
                  commands.pipeline,
                  "[--upload-to DIR] [--predict INPUT ...] [train options] INPUT [INPUT ...]",
@@ -41,7 +46,7 @@ def build_parser(prog="mrlinreg", sub_prog=None) -> argparse.ArgumentParser:
     (``jobs/linreg.py`` when that script runs ``train``)."""
     parser = argparse.ArgumentParser(prog=prog, allow_abbrev=False,
                                      description="Linear regression on Hadoop with mrjob.")
-    sub = parser.add_subparsers(dest="command", metavar="{train,predict,publish,pipeline}")
+    sub = parser.add_subparsers(dest="command", metavar="{train,predict,curve,publish,pipeline,plot}")
     sub.required = True
     for name, (job_class, adders, handler, usage, help_) in SUBCOMMANDS.items():
         sub_name = sub_prog or f"{prog} {name}"
@@ -58,6 +63,7 @@ def build_parser(prog="mrlinreg", sub_prog=None) -> argparse.ArgumentParser:
                                      "conf/mrlinreg.ini)")
     sp.add_argument("--list", action="store_true", help="only list the waiting runs")
     sp.set_defaults(handler=commands.publish, adders=(), subparser=sp, help=False)
+    plot.add_parser(sub)
     return parser
 
 

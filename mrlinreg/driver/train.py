@@ -67,6 +67,7 @@ def train_model(opts: TrainOptions, inputs, mrjob_args, fs, config, progress=Non
         schema=opts.schema, header=opts.header, input_format=opts.input_format),
         config) if opts.validation else None)  # checked before any pass
     workdir = tempfile.mkdtemp(prefix="mrlinreg-")
+    samples = []  # the validation pass's residual sample (--residual-sample)
     try:
         passes = PassRunner(list(mrjob_args) + pass_inputs(data, workdir), workdir,
                             block_rows=opts.block_rows, on_bad_row=opts.on_bad_row,
@@ -99,7 +100,9 @@ def train_model(opts: TrainOptions, inputs, mrjob_args, fs, config, progress=Non
                                  block_rows=opts.block_rows, on_bad_row=opts.on_bad_row,
                                  model_name=opts.model_name, say=progress.say,
                                  extra=pass_params(validation))
-            held_out = evaluate_holdout(vpasses, validation.fmt, scaling, fit.w)
+            held_out = evaluate_holdout(vpasses, validation.fmt, scaling, fit.w,
+                                        sample_size=opts.residual_sample,
+                                        on_sample=samples.append)
             metrics.update(held_out)
             progress.say("validation: " + ", ".join(
                 f"{k[len('validation_'):]} {v:.6g}" for k, v in held_out.items()))
@@ -120,6 +123,7 @@ def train_model(opts: TrainOptions, inputs, mrjob_args, fs, config, progress=Non
         working_weights=[float(v) for v in fit.w], warnings=[progress.text(w) for w in fit.warnings],
         summary=fit.summary, objective=fit.objective,
         refinement=None if fit.refinement is None else list(fit.refinement.passes),
-        path=fit.path, cv=fit.cv, selected=fit.selected)
+        path=fit.path, cv=fit.cv, selected=fit.selected,
+        residual_sample=samples[0] if samples else None)
     record.to_json()  # raises on any non-finite number before anything is printed
     return record

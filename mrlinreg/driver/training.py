@@ -35,7 +35,8 @@ from mrlinreg.numerics.solvers import SOLVERS, SolverOptions, Step
 from mrlinreg.numerics.summary import ols_summary
 from mrlinreg.options import TrainOptions
 from mrlinreg.parsing import RowFormat
-from mrlinreg.records import DataContext, HistoryEntry, Scaling, SolverState, Summary
+from mrlinreg.records import (DataContext, HistoryEntry, ResidualSample, Scaling, SolverState,
+                              Summary)
 
 STATS_MAX_FEATURES = 1000  # auto strategy: a (p+1)^2 R factor is small up to here
 #: Below this label magnitude the squared residuals (the loss) are subnormal or zero in
@@ -446,11 +447,14 @@ class TrainingRun:
         return metrics
 
 
-def evaluate_holdout(passes, fmt, scaling: Scaling, w) -> dict:
+def evaluate_holdout(passes, fmt, scaling: Scaling, w, sample_size=0, on_sample=None) -> dict:
     """Score a fitted model on held-out rows: two passes (moments, residuals).
 
     Returns ``validation_*`` metrics: the training metrics beside them show over-fitting
-    (validation error well above training error) or under-fitting (both high).
+    (validation error well above training error) or under-fitting (both high).  With
+    ``sample_size`` k > 0 the residual pass also draws the k rows with the smallest hash
+    keys (:mod:`mrlinreg.numerics.reservoir`) and hands them to ``on_sample`` as a
+    :class:`~mrlinreg.records.ResidualSample`.
     """
     shift, scale = scaling.arrays()
     w = np.asarray(w, dtype=np.float64)
@@ -458,11 +462,25 @@ def evaluate_holdout(passes, fmt, scaling: Scaling, w) -> dict:
     n = moments.acc.n
     if n == 0:
         raise TrainingError("no valid rows in the validation input")
-    ev = PassOracle(passes, fmt, shift, scale, scaling.fit_intercept)(
-        w.reshape(-1, 1), np.zeros((len(w), 0)))
-    mse, var_y = float(ev.loss[0]), float(moments.acc.m2[-1] / n)
+    if sample_size:
+        acc = passes.run({"pass": "evaluate", "format": fmt.to_dict(),
+                          "shift": encode_array(shift), "scale": encode_array(scale),
+                          "fit_intercept": scaling.fit_intercept,
+                          "points": encode_array(w.reshape(-1, 1)),
+                          "directions": encode_array(np.zeros((len(w), 0))),
+                          "sample_size": int(sample_size)}).acc
+        ev_loss, ev_mae = acc.sse / acc.n, acc.abs / acc.n
+        if on_sample is not None and acc.sample is not None:
+            on_sample(ResidualSample("validation", int(acc.n),
+                                     tuple(acc.sample.column("fitted").tolist()),
+                                     tuple(acc.sample.column("y_true").tolist())))
+    else:
+        ev = PassOracle(passes, fmt, shift, scale, scaling.fit_intercept)(
+            w.reshape(-1, 1), np.zeros((len(w), 0)))
+        ev_loss, ev_mae = ev.loss, ev.mae
+    mse, var_y = float(ev_loss[0]), float(moments.acc.m2[-1] / n)
     out = {"validation_n_rows": float(n), "validation_mse": mse,
-           "validation_rmse": float(np.sqrt(mse)), "validation_mae": float(ev.mae[0])}
+           "validation_rmse": float(np.sqrt(mse)), "validation_mae": float(ev_mae[0])}
     if var_y > 0:
         out["validation_r2"] = 1.0 - mse / var_y
     return out

@@ -21,6 +21,7 @@ import threading
 import time
 
 import mrlinreg.compat  # noqa: F401  (before mrjob: Python 3.12+)
+import numpy as np
 from mrjob.compat import jobconf_from_env
 from mrjob.job import MRJob
 from mrjob.protocol import JSONProtocol, RawValueProtocol
@@ -29,6 +30,7 @@ from mrjob.step import MRStep
 from mrlinreg import columnar, kernels
 from mrlinreg.codec import decode_array
 from mrlinreg.chunks import decode_line, drop_header_lines, parse_chunk, read_chunks
+from mrlinreg.numerics.curve import expand_powers
 from mrlinreg.numerics.fused import FusedAccumulator
 from mrlinreg.numerics.merge import reducer_key
 from mrlinreg.parsing import MAX_MAGNITUDE, RowFormat, split_columns
@@ -38,14 +40,17 @@ def make_accumulator(params):
     """Build the accumulator a pass's ``params`` ask for."""
     kind = params["pass"]
     if kind == "moments":
-        return kernels.MomentsAccumulator(len(params["format"]["feature_idx"]) + 1)
+        degree = (params.get("design") or {}).get("degree", 1)
+        return kernels.MomentsAccumulator(len(params["format"]["feature_idx"]) * degree + 1)
     if kind == "fused":  # moments and the R factor in one pass
-        return FusedAccumulator(len(params["format"]["feature_idx"]))
+        degree = (params.get("design") or {}).get("degree", 1)
+        return FusedAccumulator(len(params["format"]["feature_idx"]) * degree)
     shift, scale = decode_array(params["shift"]), decode_array(params["scale"])
     if kind == "evaluate":
         return kernels.EvaluateAccumulator(
             decode_array(params["points"]), decode_array(params["directions"]),
-            shift, scale, params["fit_intercept"], params.get("hessian", False))
+            shift, scale, params["fit_intercept"], params.get("hessian", False),
+            sample_size=params.get("sample_size", 0))
     if kind == "tsqr":
         return kernels.QRAccumulator(shift, scale, params["fit_intercept"])
     if kind == "residual":  # original units: shift and scale are not used
@@ -57,13 +62,13 @@ def make_accumulator(params):
     raise ValueError(f"unknown pass kind {kind!r}")
 
 
-def fold_block(acc, kind, values, fmt):
-    """Add a block of parsed rows (columns as ``fmt`` places them) to a pass's
-    accumulator: the one way text and columnar blocks reach the sums."""
+def fold_block(acc, kind, X, y):
+    """Add a block's design ``X`` and label ``y`` to a pass's accumulator: the one way
+    text and columnar blocks reach the sums."""
     if kind == "moments":  # features and label, one matrix
-        acc.add(values[:, list(fmt.feature_idx) + [fmt.label_idx]])
+        acc.add(np.column_stack([X, y]))
     else:
-        acc.add(*split_columns(values, fmt))
+        acc.add(X, y)
 
 
 def exit_with_driver(driver_pid, poll_s=1.0):
@@ -171,11 +176,46 @@ class MRLinRegPass(MRJob):
         return
         yield  # a generator, as mrjob expects
 
-    def _fold(self, values, chunk=None, bad=()):
-        fold_block(self.acc, self.params["pass"], values, self.fmt)
+    def _fold(self, values, chunk=None, bad=(), where=None):
+        """Fold a block of good rows into the sums (and the fold add-on): the design
+        transform first.  ``chunk``/``bad``: the text the rows came from (the fold of a
+        row is a hash of its line); ``where``: the block's file, for a fatal bad row."""
+        X, y, keep = self._design(*split_columns(values, self.fmt))
+        if self.stopped:
+            if chunk is not None and keep is not None:  # the line of the first bad row
+                lines = chunk.split(b"\n")
+                good = np.delete(np.arange(len(lines)), [i for i, _ in bad])
+                self.first_bad["line"] = decode_line(
+                    lines[int(good[np.argmin(keep)])].rstrip(b"\r"))[:500]
+            elif where is not None:
+                self.first_bad["line"] = where
+            return
+        fold_block(self.acc, self.params["pass"], X, y)
         if self.folds is not None and chunk is not None:
-            self.folds.add(*split_columns(values, self.fmt),
-                           kernels.chunk_folds(chunk, bad, self.folds.n_folds))
+            folds = kernels.chunk_folds(chunk, bad, self.folds.n_folds)
+            self.folds.add(X, y, folds if keep is None else folds[keep])
+
+    def _design(self, X, y):
+        """The design transform of the pass (``design: {"degree": K}``: powers 1..K of
+        every feature, degree-major); rows whose powers leave the magnitude limit are
+        ``out_of_range`` bad rows, counted (or fatal) as the parser's are.  Returns
+        ``(X, y, keep)``, ``keep`` the mask of the rows kept (None: all)."""
+        degree = (self.params.get("design") or {}).get("degree", 1)
+        if degree == 1:
+            return X, y, None
+        X = expand_powers(X, degree)
+        ok = np.all(np.abs(X) <= MAX_MAGNITUDE, axis=1)  # NaN compares False: dropped too
+        if ok.all():
+            return X, y, None
+        if self.fail_fast:
+            self.first_bad = {"file": self.input_file or "?", "reason": "out_of_range",
+                              "line": "?"}
+            self.stopped = True
+            return X[:0], y[:0], ok
+        n_bad = int((~ok).sum())
+        self.bad_counts["out_of_range"] = self.bad_counts.get("out_of_range", 0) + n_bad
+        self.increment_counter("mrlinreg bad rows", "out_of_range", n_bad)
+        return X[ok], y[ok], ok
 
     def mapper_emit_partial(self):
         if self.pending:
@@ -224,7 +264,9 @@ class MRLinRegPass(MRJob):
                                   "line": f"row {row} of the file"}
                 self.stopped = True
                 return
-            fold_block(self.acc, self.params["pass"], block.values, self.fmt)
+            self._fold(block.values, where=f"a row of {unit.path}")
+            if self.stopped:
+                return
         return
         yield  # a generator, as mrjob expects
 

@@ -40,8 +40,8 @@ from mrlinreg.schema import (column_differences, create_database_ddl, create_tab
                              validate_key_name, validate_sql_name)
 from mrlinreg.storage.connection import HeldConnection
 from mrlinreg.storage.errors import SchemaMismatchError, StorageError
-from mrlinreg.storage.records import (check_rows, checked_record_rows, parse_timestamp,
-                                      prediction_rows, publish_order)
+from mrlinreg.storage.records import (check_rows, checked_record_rows, curve_rows,
+                                      parse_timestamp, prediction_rows, publish_order)
 from mrlinreg.storage.retry import UNREACHABLE, retry_settings, with_retries
 from mrlinreg.storage.warehouse_files import WebHdfsFiles, parquet_bytes, prediction_text
 
@@ -280,6 +280,16 @@ class HiveResultsStore(HeldConnection):
                                  parquet_bytes(self.warehouse.table(table), rows[table]))
             plans.append((table, [run_id], location))
         self._register(plans)
+
+    def publish_curve(self, curve):
+        """Write a :class:`~mrlinreg.records.ValidationCurve` as the run's partition of
+        ``validation_curves``: one Parquet file, then two statements."""
+        run_id, rows = curve_rows(curve, self.warehouse)
+        self._ensure()
+        location = self._new_folder("validation_curves", [run_id])
+        self._write_file(f"{location}/part-0.parquet",
+                         parquet_bytes(self.warehouse.table("validation_curves"), rows))
+        self._register([("validation_curves", [run_id], location)])
 
     def _write_file(self, uri, data):
         """Write one file; bytes are retried like any call, a stream only once (a retry

@@ -26,8 +26,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mrlinreg.schema import load_warehouse, validate_key_name, validate_sql_name
-from mrlinreg.storage.records import (check_rows, checked_record_rows, prediction_rows,
-                                      publish_order)
+from mrlinreg.storage.records import (check_rows, checked_record_rows, curve_rows,
+                                      prediction_rows, publish_order)
 from mrlinreg.storage.warehouse_files import prediction_text, read_prediction_text
 
 PART_FILE = "part-0.parquet"
@@ -88,6 +88,15 @@ class LocalResultsStore:
             spec = self.warehouse.table(table)
             self._replace(self._partition_dir(table, [run_id]),
                           {PART_FILE: _parquet(spec, rows)} if rows else None)
+
+    def publish_curve(self, curve):
+        """Write a :class:`~mrlinreg.records.ValidationCurve` as the run's partition of
+        ``validation_curves`` (replacing an earlier one)."""
+        run_id, rows = curve_rows(curve, self.warehouse)
+        self._ensure_layout()
+        spec = self.warehouse.table("validation_curves")
+        self._replace(self._partition_dir("validation_curves", [run_id]),
+                      {PART_FILE: _parquet(spec, rows)})
 
     def publish_predictions(self, run_id, batch, table_of_rows):
         """Replace one (run, batch) partition of predictions by these rows."""

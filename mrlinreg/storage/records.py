@@ -20,9 +20,10 @@ from mrlinreg.schema import InvalidIdentifierError, validate_key_name
 from mrlinreg.storage.errors import InvalidRecordError
 
 RECORD_TABLES = ("models", "coefficients", "training_history", "metrics")
-#: Tables only a penalised run has rows in (``--path``, ``--cv``); a run without them
-#: leaves them untouched (no statement), so other runs' publishes cost what they did.
-OPTIONAL_TABLES = ("regularization_path", "cv_curve")
+#: Tables only some runs have rows in (``--path``, ``--cv``, a residual sample); a run
+#: without them leaves them untouched (no statement), so other runs' publishes cost what
+#: they did.
+OPTIONAL_TABLES = ("regularization_path", "cv_curve", "residual_samples")
 
 
 def publish_order(rows):
@@ -108,9 +109,14 @@ def record_rows(record: ModelRecord):
         r2=r2,
         created_at=parse_timestamp(record.created_at),
     )
+    sample = record.residual_sample
+    sample_rows = [] if sample is None else [
+        dict(sample_rank=i, source=sample.source, fitted=f, y_true=y, residual=y - f)
+        for i, (f, y) in enumerate(zip(sample.fitted, sample.y_true))]
     return run_id, {"models": [model_row], "coefficients": coef_rows,
                     "training_history": history_rows, "metrics": metric_rows,
-                    "regularization_path": path_rows(record), "cv_curve": cv_rows(record)}
+                    "regularization_path": path_rows(record), "cv_curve": cv_rows(record),
+                    "residual_samples": sample_rows}
 
 
 def path_rows(record):
@@ -150,6 +156,21 @@ def cv_rows(record):
         row["lambda"] = s
         rows.append(row)
     return rows
+
+
+def curve_rows(curve, warehouse):
+    """Rows of the ``validation_curves`` table for one
+    :class:`~mrlinreg.records.ValidationCurve`, checked; returns ``(run_id, rows)``."""
+    try:
+        run_id = validate_key_name(curve.run_id, "run_id")
+        model_name = validate_key_name(curve.model_name, "model_name")
+    except InvalidIdentifierError as exc:
+        raise InvalidRecordError(str(exc)) from None
+    rows = [dict(model_name=model_name, kind=curve.kind, size=p.size, terms=list(p.terms),
+                 n_params=p.n_params, train_mse=p.train_mse, validation_mse=p.validation_mse,
+                 n_rows=curve.n_rows, validation_n_rows=curve.validation_n_rows,
+                 created_at=parse_timestamp(curve.created_at)) for p in curve.points]
+    return run_id, check_rows(warehouse.table("validation_curves"), rows, f"curve {run_id}: ")
 
 
 def checked_record_rows(record, warehouse):

@@ -17,7 +17,7 @@ never NaN or infinity)::
                         "r2": ..., ...}}
 
 ``publish`` writes it to the ``models``, ``coefficients``, ``training_history``
-and ``metrics`` tables (see ``schemas/warehouse.yaml`` and
+and ``metrics`` tables (and ``residual_samples`` when the record has a sample) (see ``schemas/warehouse.yaml`` and
 :mod:`mrlinreg.storage.records` for the mapping), in the partition
 ``run_id=<run_id>`` of each, replacing whatever that run had there: publishing a
 run twice leaves one copy.  ``models`` is written last, so a run listed there
@@ -45,6 +45,10 @@ class ResultsStore(Protocol):
 
     def publish(self, record: dict) -> None:
         """Write one model record, replacing any earlier rows of its run."""
+
+    def publish_curve(self, curve) -> None:
+        """Write a :class:`~mrlinreg.records.ValidationCurve` as its run's partition of
+        ``validation_curves``, replacing an earlier one."""
 
     def publish_predictions(self, run_id: str, batch: str, table_of_rows) -> None:
         """Replace the ``predictions`` partition (``run_id``, ``batch``) by these rows.

@@ -94,3 +94,16 @@ def overfit_csvs(tmp_path):
     write_csv(str(train), X[:40], y[:40])
     write_csv(str(hold), X[40:], y[40:])
     return train, hold, X, y
+
+
+def run_main(argv):
+    """``mrlinreg ARGV`` in-process (inline runner). Returns (exit code, stdout, stderr)."""
+    from mrlinreg.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(argv))
+        except SystemExit as e:  # argparse usage errors
+            code = e.code
+    return code, out.getvalue(), err.getvalue()

@@ -23,7 +23,7 @@ def warehouse():
 def test_every_table_of_the_brief_is_defined(warehouse):
     assert set(warehouse.tables) == {"models", "coefficients", "training_history",
                                      "metrics", "predictions", "regularization_path",
-                                     "cv_curve"}
+                                     "cv_curve", "validation_curves", "residual_samples"}
     assert warehouse.partition.name == "run_id"
     assert {"m", "w", "s", "p"} <= set(warehouse.hbase_families)
 
