@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from mrlinreg.codec import decode_arrays, encode_arrays
+from mrlinreg.design import LevelsAccumulator
 from mrlinreg.numerics import tsqr
 from mrlinreg.numerics.refine import ResidualAccumulator
 from mrlinreg.numerics.scaling import design_matrix
@@ -169,7 +170,7 @@ class QRAccumulator:
 
 
 ACCUMULATORS = {c.kind: c for c in (MomentsAccumulator, EvaluateAccumulator, QRAccumulator,
-                                     ResidualAccumulator)}
+                                     ResidualAccumulator, LevelsAccumulator)}
 
 
 def merge_partials(dicts):

@@ -13,6 +13,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 
 from mrlinreg.errors import OptionError
+from mrlinreg.formula import FormulaError, parse_formula
 from mrlinreg.schema import InvalidIdentifierError, validate_key_name
 
 SOLVERS = ("gd", "cg", "newton", "qr")
@@ -20,6 +21,7 @@ STRATEGIES = ("auto", "passes", "stats")
 LINE_SEARCHES = ("armijo", "none")
 BAD_ROW_POLICIES = ("skip", "fail")
 HEADER_MODES = ("auto", "yes", "no")
+UNSEEN_POLICIES = ("error", "reference")
 
 #: Options that change the iterates: a resumed run must use the same ones.
 FINGERPRINT_FIELDS = ("solver", "strategy", "learning_rate", "line_search", "tol",
@@ -56,6 +58,9 @@ class TrainOptions:
     wait: bool = False
     publish: bool = False
     quiet: bool = False
+    formula: str | None = None
+    max_levels: int = 1000
+    unseen_level: str = "error"
 
     def validate(self) -> "TrainOptions":
         """Return self if every setting is usable, else raise :class:`OptionError`."""
@@ -94,6 +99,11 @@ class TrainOptions:
             validate_key_name(self.model_name, "<opt:model_name>")
         except InvalidIdentifierError as e:
             raise OptionError(str(e), "model_name") from None
+        _choice(self, "unseen_level", UNSEEN_POLICIES)
+        if self.max_levels < 1:
+            raise OptionError("<opt:max_levels> must be at least 1", "max_levels")
+        if self.formula is not None:
+            _check_formula(self)
         return self
 
     def fingerprint(self, features, label, inputs) -> dict:
@@ -101,6 +111,8 @@ class TrainOptions:
         fp = {k: getattr(self, k) for k in FINGERPRINT_FIELDS}
         if self.header != "auto":  # runs stored before the option existed read "auto"
             fp["header"] = self.header
+        if self.formula is not None:  # likewise: only formula runs carry it
+            fp["formula"] = self.formula
         fp.update(features=list(features), label=label, inputs=list(inputs))
         return fp
 
@@ -127,9 +139,11 @@ class PredictOptions:
     block_rows: int = 8192
     quiet: bool = False
     extra: dict = field(default_factory=dict)
+    unseen_level: str = "error"
 
     def validate(self) -> "PredictOptions":
         _choice(self, "on_bad_row", BAD_ROW_POLICIES)
+        _choice(self, "unseen_level", UNSEEN_POLICIES)
         _choice(self, "header", HEADER_MODES)
         if not self.model:
             raise OptionError("<opt:model> is required: the model JSON written by training",
@@ -137,6 +151,21 @@ class PredictOptions:
         if self.block_rows < 1:
             raise OptionError("<opt:block_rows> must be at least 1", "block_rows")
         return self
+
+
+def _check_formula(opts: TrainOptions) -> None:
+    """A formula names the label and the features itself, and its intercept."""
+    try:
+        formula = parse_formula(opts.formula)
+    except FormulaError as e:
+        raise OptionError(f"<opt:formula>: {e}", "formula") from None
+    for name in ("label", "features"):
+        if getattr(opts, name) is not None:
+            raise OptionError(f"<opt:{name}> does not combine with <opt:formula>: the formula "
+                              "names the label and the features", name)
+    if not opts.fit_intercept and formula.intercept:
+        raise OptionError("with <opt:formula>, drop the intercept in the formula ('- 1' or "
+                          "'+ 0') instead of <opt:no_fit_intercept>", "fit_intercept")
 
 
 def _choice(opts, name, allowed):

@@ -182,6 +182,9 @@ class ModelRecord:
     objective: float | None = None
     refinement: list | None = None
     format_version: int = FORMAT_VERSION
+    #: ``{"text": "y ~ ...", "levels": {column: [levels]}}`` of a ``--formula`` model
+    #: (absent from older models and from models without a formula)
+    formula: dict | None = None
 
     def coefficient_vector(self) -> np.ndarray:
         return np.array([self.coefficients[f] for f in self.features], dtype=np.float64)
@@ -210,6 +213,9 @@ class ModelRecord:
             d["objective"] = float(self.objective)
         if self.refinement is not None:
             d["refinement"] = [dict(r) for r in self.refinement]
+        if self.formula is not None:
+            d["formula"] = {"text": self.formula["text"],
+                            "levels": {k: list(v) for k, v in self.formula["levels"].items()}}
         check_finite(d, "model")
         return d
 
@@ -241,7 +247,7 @@ class ModelRecord:
                 working_weights=list(d.get("working_weights") or []),
                 warnings=list(d.get("warnings") or []),
                 summary=Summary.from_json(d.get("summary")), objective=d.get("objective"),
-                refinement=d.get("refinement"))
+                refinement=d.get("refinement"), formula=d.get("formula"))
         except KeyError as e:
             raise RecordFormatError(f"model record (format_version {version}) has no "
                                     f"{e.args[0]!r}") from None

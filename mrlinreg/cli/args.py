@@ -12,8 +12,11 @@ from __future__ import annotations
 import argparse
 
 from mrlinreg.options import (BAD_ROW_POLICIES, HEADER_MODES, LINE_SEARCHES, SOLVERS,
-                              STRATEGIES, PredictOptions, TrainOptions)
+                              STRATEGIES, UNSEEN_POLICIES, PredictOptions, TrainOptions)
 
+UNSEEN_HELP = ("a C() value never seen in training: error (default): a bad row, reason "
+               "unseen_level, counted and skipped (stops the run with --on-bad-row fail); "
+               "reference: scored as the reference level, and counted")
 HEADER_HELP = ("is each file's first line a header? auto (default): when a field is not a "
                "number; yes; no (a first row with strings is then a bad row, never dropped)")
 
@@ -77,6 +80,12 @@ def add_model_args(parser) -> None:
                    help="publish results to the configured warehouse")
     g.add_argument("--no-publish", dest="publish", action="store_false")
     g.add_argument("--quiet", action="store_true", help="no per-iteration progress on stderr")
+    g.add_argument("--formula", metavar='"Y ~ TERMS"',
+                   help="statsmodels-style formula: + - : * C() I() np.log/exp/sqrt, -1 or +0 "
+                        "for no intercept (replaces --label and --features)")
+    g.add_argument("--max-levels", type=int, default=1000,
+                   help="most distinct values a C() column may have (default 1000)")
+    g.add_argument("--unseen-level", choices=UNSEEN_POLICIES, default="error", help=UNSEEN_HELP)
 
 
 def add_pipeline_args(parser) -> None:
@@ -97,6 +106,7 @@ def add_predict_args(parser) -> None:
     g.add_argument("--on-bad-row", choices=BAD_ROW_POLICIES, default="skip")
     g.add_argument("--header", choices=HEADER_MODES, default="auto", help=HEADER_HELP)
     g.add_argument("--block-rows", type=int, default=8192)
+    g.add_argument("--unseen-level", choices=UNSEEN_POLICIES, default="error", help=UNSEEN_HELP)
 
 
 def job_parser_parents(job_class) -> list:
@@ -140,5 +150,5 @@ def train_options(ns) -> TrainOptions:
 def predict_options(ns) -> PredictOptions:
     return PredictOptions(model=ns.model, output=ns.output, publish=ns.publish,
                           on_bad_row=ns.on_bad_row, block_rows=ns.block_rows,
-                          header=ns.header,
+                          header=ns.header, unseen_level=ns.unseen_level,
                           quiet=bool(getattr(ns, "quiet", False))).validate()

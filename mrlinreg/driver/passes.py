@@ -67,9 +67,11 @@ class PassRunner:
         self.on_bad_row = on_bad_row
         self.package_zip = build_package_zip(workdir)
         self.passes = 0
+        self.extra = {}  # given to every pass (a formula's design: mrlinreg.driver.formula)
 
     def run(self, params: dict) -> PassResult:
-        params = dict(params, block_rows=self.block_rows, on_bad_row=self.on_bad_row)
+        params = dict(params, **self.extra, block_rows=self.block_rows,
+                      on_bad_row=self.on_bad_row)
         fd, path = tempfile.mkstemp(prefix="params-", suffix=".json", dir=self.workdir)
         args = ["--params", path, "--py-files", self.package_zip] + self.job_args
         job = MRLinRegPass(args=args)

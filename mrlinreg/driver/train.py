@@ -13,6 +13,7 @@ import tempfile
 import uuid
 from datetime import datetime, timezone
 
+from mrlinreg.driver import formula as formula_run
 from mrlinreg.driver.inputs import input_files, listing, resolve_format
 from mrlinreg.driver.lifecycle import SnapshotWriter, input_stamps, load_resume
 from mrlinreg.driver.passes import PassRunner
@@ -33,8 +34,11 @@ def new_run_id() -> str:
 def open_dataset(inputs, fs, opts: TrainOptions) -> Dataset:
     """Resolve the inputs' format and columns (reads only the first line of each file)."""
     listed = listing(inputs, fs)  # once: thousands of part files cost time to list
+    label, features = opts.label, opts.features
+    if opts.formula:  # the columns the formula reads
+        label, features = formula_run.raw_columns(opts.formula)
     fmt, features, label = resolve_format(inputs, fs, delimiter=opts.delimiter,
-                                          label=opts.label, features=opts.features,
+                                          label=label, features=features,
                                           schema_path=opts.schema, header=opts.header,
                                           listed=listed)
     return Dataset(tuple(input_files(inputs, fs, listed)), fmt, tuple(features), label)
@@ -58,12 +62,18 @@ def train_model(opts: TrainOptions, inputs, mrjob_args, fs, config, progress=Non
     progress = progress or Progress(opts.quiet)
     data = open_dataset(inputs, fs, opts)
     validation = (open_dataset(opts.validation, fs, TrainOptions(
-        delimiter=opts.delimiter, label=data.label, features=data.features,
+        delimiter=opts.delimiter, label=None if opts.formula else data.label,
+        features=None if opts.formula else data.features, formula=opts.formula,
         schema=opts.schema, header=opts.header)) if opts.validation else None)  # checked before any pass
+    design = None
     workdir = tempfile.mkdtemp(prefix="mrlinreg-")
     try:
         passes = PassRunner(list(mrjob_args) + list(data.inputs), workdir,
                             block_rows=opts.block_rows, on_bad_row=opts.on_bad_row)
+        if opts.formula:  # the levels pass; then every pass builds the design's [X y]
+            design = formula_run.discover_design(opts, data, passes, progress)
+            data, opts = formula_run.design_dataset(data, design), \
+                formula_run.design_options(opts, design)
         fingerprint = opts.fingerprint(data.features, data.label, inputs)
         # a killed trainer's ZooKeeper lock lives on until its session expires (seconds):
         # a resume waits that long for it rather than failing at once
@@ -88,6 +98,7 @@ def train_model(opts: TrainOptions, inputs, mrjob_args, fs, config, progress=Non
         if validation is not None:
             vpasses = PassRunner(list(mrjob_args) + list(validation.inputs), workdir,
                                  block_rows=opts.block_rows, on_bad_row=opts.on_bad_row)
+            vpasses.extra = dict(passes.extra)
             held_out = evaluate_holdout(vpasses, validation.fmt, scaling, fit.w)
             metrics.update(held_out)
             progress.say("validation: " + ", ".join(
@@ -108,6 +119,7 @@ def train_model(opts: TrainOptions, inputs, mrjob_args, fs, config, progress=Non
         passes=earlier + passes.passes, history=fit.history, metrics=metrics, scaling=scaling,
         working_weights=[float(v) for v in fit.w], warnings=[progress.text(w) for w in fit.warnings],
         summary=fit.summary, objective=fit.objective,
-        refinement=None if fit.refinement is None else list(fit.refinement.passes))
+        refinement=None if fit.refinement is None else list(fit.refinement.passes),
+        formula=None if design is None else formula_run.formula_record(design))
     record.to_json()  # raises on any non-finite number before anything is printed
     return record

@@ -20,6 +20,7 @@ from mrjob.step import MRStep
 
 from mrlinreg import kernels
 from mrlinreg.codec import decode_array
+from mrlinreg.design import Design, LevelsAccumulator
 from mrlinreg.parsing import (MAX_MAGNITUDE, RowFormat, header_text, parse_block,
                               split_columns)
 
@@ -27,8 +28,12 @@ from mrlinreg.parsing import (MAX_MAGNITUDE, RowFormat, header_text, parse_block
 def make_accumulator(params):
     """Build the accumulator a pass's ``params`` ask for."""
     kind = params["pass"]
+    if kind == "levels":
+        return LevelsAccumulator(params["max_levels"])
     if kind == "moments":
-        return kernels.MomentsAccumulator(len(params["format"]["feature_idx"]) + 1)
+        d = (len(Design.from_dict(params["formula"]).columns) if "formula" in params
+             else len(params["format"]["feature_idx"]))
+        return kernels.MomentsAccumulator(d + 1)
     shift, scale = decode_array(params["shift"]), decode_array(params["scale"])
     if kind == "evaluate":
         return kernels.EvaluateAccumulator(
@@ -88,6 +93,11 @@ class MRLinRegPass(MRJob):
         default = RowFormat.from_dict(self.params["format"])
         self.fmt = default.for_file(self.input_file)
         self.known_file = self.fmt is not default
+        # with a formula, blocks become [X y] of the design (mrlinreg.design)
+        self.design = Design.from_dict(self.params["formula"]) if "formula" in self.params \
+            else None
+        self.values_fmt = (self.design.values_format()
+                           if self.design is not None and self.design.columns else self.fmt)
         # the file's first line is the header it was sniffed with, if any
         self.at_file_start = int(jobconf_from_env("mapreduce.map.input.start", "0") or 0) == 0
         self.block_rows = int(self.params.get("block_rows", 8192))
@@ -120,7 +130,12 @@ class MRLinRegPass(MRJob):
 
     def _flush(self):
         lines, self.buffer = self.buffer, []
-        block = parse_block(lines, self.fmt, MAX_MAGNITUDE)  # no overflowing squares
+        if self.design is None:
+            block = parse_block(lines, self.fmt, MAX_MAGNITUDE)  # no overflowing squares
+        else:
+            block = self.design.parse_block(lines, self.fmt, MAX_MAGNITUDE)
+            for note, count in block.notes.items():
+                self.increment_counter("mrlinreg notes", note, count)
         if block.bad:
             for i, reason in block.bad:
                 self.bad_counts[reason] = self.bad_counts.get(reason, 0) + 1
@@ -131,10 +146,13 @@ class MRLinRegPass(MRJob):
                                   "reason": reason, "line": lines[i][:500]}
                 self.stopped = True
                 return
-        if self.params["pass"] == "moments":  # features and label, one matrix
-            self.acc.add(block.values[:, list(self.fmt.feature_idx) + [self.fmt.label_idx]])
+        fmt = self.values_fmt
+        if self.params["pass"] == "levels":
+            self.acc.add(block.levels)
+        elif self.params["pass"] == "moments":  # features and label, one matrix
+            self.acc.add(block.values[:, list(fmt.feature_idx) + [fmt.label_idx]])
         else:
-            self.acc.add(*split_columns(block.values, self.fmt))
+            self.acc.add(*split_columns(block.values, fmt))
 
     def mapper_emit_partial(self):
         if not self.stopped:

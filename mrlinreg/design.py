@@ -1,0 +1,315 @@
+"""A formula's design matrix, built per block of text lines in the mappers.
+
+:class:`Design` is what a pass needs to turn raw rows into ``[X y]``: the formula,
+each categorical column's levels (found by the levels pass, see
+:class:`LevelsAccumulator`) and the policy for a level never seen in training.
+It travels to the tasks as a JSON-safe dict.
+
+A block is read with pyarrow in one call, only the columns the formula uses:
+columns of numeric factors (and the label) as float64, columns used only in
+``C()`` as strings; a block with a malformed row is bisected as in
+:mod:`mrlinreg.parsing`.  Then, on whole columns:
+
+* ``missing``: a row with an empty field (or ``NA``, ``NaN``, ``nan``, ``null``,
+  ``NULL``, ``N/A``, ``\\N``, as pandas reads them) in a column the formula uses
+  is dropped and counted (statsmodels' formula default, ``missing='drop'``);
+* ``non_finite``: a value or a factor (``np.log(0)``, ``1/0``) that is not finite;
+* ``out_of_range``: beyond ``max_magnitude`` (training: 1e100, see
+  :data:`mrlinreg.parsing.MAX_MAGNITUDE`);
+* ``unseen_level``: a categorical value outside the training levels. Policy
+  ``error``: the row is a bad row (counted and skipped, or the first one stops the
+  run with ``--on-bad-row fail``); ``reference``: the row is scored as the
+  reference level (the first level), and counted in ``notes``.
+
+Why a levels pass: the design's columns (one per level but the reference) and
+therefore the size of every sum the other passes accumulate are unknown until
+every level is; collecting sums for levels met later would mean growing or
+re-indexing the moments and the R factor in every mapper and reducer.  One cheap
+pass that only collects distinct values (bounded by ``max_levels``) keeps every
+other pass exactly as it is.  It runs only when the formula has a ``C()``.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from mrlinreg.formula import Formula, design_columns, parse_formula
+from mrlinreg.parsing import ParsedBlock, RowFormat, _block_bytes, clean_line, split_fields
+
+MISSING = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "\\N")
+UNSEEN_POLICIES = ("error", "reference")
+DEFAULT_MAX_LEVELS = 1000
+_INT_TEXT = re.compile(r"^\s*[+-]?\d+\s*$")
+
+
+class LevelsError(ValueError):
+    """A categorical column with more distinct values than allowed."""
+
+
+@dataclass
+class DesignBlock(ParsedBlock):
+    """A parsed block of a formula: ``values`` is ``[X y]``; ``levels`` the distinct
+    categorical values of the good rows (levels pass); ``notes`` counts of rows kept
+    but worth reporting (``unseen_level`` under the ``reference`` policy)."""
+
+    levels: dict = field(default_factory=dict)
+    notes: dict = field(default_factory=dict)
+
+
+class LevelsAccumulator:
+    """Distinct values per categorical column, at most ``max_levels + 1`` kept each
+    (one more than allowed proves the limit is exceeded)."""
+
+    kind = "levels"
+
+    def __init__(self, max_levels: int = DEFAULT_MAX_LEVELS):
+        self.max_levels = int(max_levels)
+        self.values: dict = {}
+
+    def add(self, levels: dict) -> None:
+        for col, vals in levels.items():
+            seen = self.values.setdefault(col, set())
+            if len(seen) <= self.max_levels:
+                seen.update(vals)
+                if len(seen) > self.max_levels + 1:  # enough to prove the limit exceeded
+                    self.values[col] = set(sorted(seen, key=repr)[: self.max_levels + 1])
+
+    def merge(self, other: "LevelsAccumulator") -> None:
+        self.add({c: sorted(v, key=repr) for c, v in other.values.items()})
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "max_levels": self.max_levels,
+                "values": {c: sorted(v, key=repr) for c, v in self.values.items()}}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "LevelsAccumulator":
+        acc = cls(d["max_levels"])
+        acc.values = {c: set(v) for c, v in d["values"].items()}
+        return acc
+
+
+def sorted_levels(formula: Formula, values: dict, max_levels: int) -> dict:
+    """Each categorical column's levels in patsy's order, from the levels pass's values.
+
+    A column whose every value is a number has numeric levels (numeric order; shown as
+    integers when every value is written as one, as pandas reads such a column); any
+    other column has string levels in string order.
+
+    Raises
+    ------
+    LevelsError
+        A column has more than ``max_levels`` distinct values, or none.
+    """
+    out = {}
+    for col in formula.categorical_columns:
+        vals = values.get(col, set())
+        if len(vals) > max_levels:
+            raise LevelsError(f"the categorical column {col!r} has more than {max_levels} "
+                              "distinct values (--max-levels); is it really categorical? "
+                              "Raise --max-levels if it is")
+        if not vals:
+            raise LevelsError(f"the categorical column {col!r} has no values in the good rows")
+        out[col] = _order(vals)
+    return out
+
+
+def _order(vals) -> list:
+    if all(isinstance(v, (int, float)) for v in vals):  # read as numbers
+        nums = sorted({float(v) for v in vals})
+        return [int(v) if v.is_integer() else v for v in nums]
+    try:
+        nums = {float(v): v for v in vals}
+    except ValueError:
+        return sorted(vals)
+    if not all(np.isfinite(list(nums))):
+        return sorted(vals)
+    ints = all(_INT_TEXT.match(v) for v in vals)
+    return [int(v) if ints else v for v in sorted(nums)]
+
+
+@dataclass
+class Design:
+    """A formula with its levels: turns blocks of lines into ``[X y]``."""
+
+    formula_text: str
+    levels: dict | None = None          # column -> levels (None: the levels pass)
+    unseen: str = "error"
+    formula: Formula = field(init=False, repr=False)
+
+    def __post_init__(self):
+        self.formula = parse_formula(self.formula_text)
+        self.raw_columns = [c for c in self.formula.columns if c != self.formula.label_column]
+        self.numeric = set(self.formula.numeric_columns)
+        self.columns = None if self.levels is None else design_columns(self.formula, self.levels)
+        self.feature_names = None if self.columns is None else [c.name for c in self.columns]
+
+    @property
+    def label_name(self) -> str:
+        return self.formula.label.name
+
+    def to_dict(self) -> dict:
+        return {"formula": self.formula_text, "levels": self.levels, "unseen": self.unseen}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Design":
+        return cls(d["formula"], d.get("levels"), d.get("unseen", "error"))
+
+    def values_format(self) -> RowFormat:
+        """How ``DesignBlock.values`` is laid out: the design's columns, then the label."""
+        d = len(self.columns)
+        return RowFormat(",", d + 1, tuple(range(d)), d)
+
+    # --- one block -------------------------------------------------------------------
+    def parse_block(self, lines, fmt: RowFormat, max_magnitude: float | None = None):
+        """The good rows of ``lines`` as ``[X y]`` (or only their levels before the
+        levels are known), with every other row's reason."""
+        positions = {self.formula.label_column: fmt.label_idx}
+        positions.update(zip(self.raw_columns, fmt.feature_idx))
+        d = 0 if self.columns is None else len(self.columns)
+        if not lines:
+            return DesignBlock(np.empty((0, d + 1)), [])
+        good, bad = [], []
+        _bisect(list(lines), 0, fmt, positions, self.numeric, good, bad)
+        idx = np.concatenate([g[0] for g in good]) if good else np.empty(0, dtype=np.int64)
+        cols = {c: (np.concatenate([g[1][c] for g in good]) if good else
+                    np.empty(0, dtype=np.float64 if c in self.numeric else object))
+                for c in positions}
+        n = len(idx)
+        reason = np.full(n, "", dtype=object)
+
+        def mark(mask, why):
+            reason[mask & (reason == "")] = why
+
+        missing = np.zeros(n, dtype=bool)
+        for c, v in cols.items():
+            missing |= np.isnan(v) if c in self.numeric else _is_null(v)
+        mark(missing, "missing")
+        numeric = {c: np.where(missing, 0.0, cols[c]) for c in self.numeric}
+        y = self.formula.label.expr.evaluate(numeric, n)
+        factor_values = {f.name: f.expr.evaluate(numeric, n)
+                         for f in self.formula.factors if not f.categorical}
+        finite = np.isfinite(y)
+        for v in factor_values.values():
+            finite &= np.isfinite(v)
+        mark(~finite, "non_finite")
+        notes = {}
+        if self.columns is None:  # the levels pass: distinct values of the good rows
+            ok = reason == ""
+            levels = {c: _distinct(cols[c][ok]) for c in self.formula.categorical_columns}
+            block = DesignBlock(np.empty((int(ok.sum()), 1)), [], levels=levels)
+        else:
+            codes = {}
+            for c in self.formula.categorical_columns:
+                code = _codes(cols[c], self.levels[c])
+                unseen = (code < 0) & (reason == "")
+                if unseen.any():
+                    if self.unseen == "reference":
+                        notes["unseen_level"] = notes.get("unseen_level", 0) + int(unseen.sum())
+                        code[unseen] = 0
+                    else:
+                        mark(unseen, "unseen_level")
+                codes[c] = code
+            X = np.ones((n, d))
+            for j, col in enumerate(self.columns):
+                for f, level in col.parts:
+                    X[:, j] *= factor_values[f.name] if level is None else (codes[f.column] == level)
+            with np.errstate(invalid="ignore"):
+                mark(~np.isfinite(X).all(axis=1), "non_finite")
+                if max_magnitude is not None:
+                    mark((np.abs(X) > max_magnitude).any(axis=1) | (np.abs(y) > max_magnitude),
+                         "out_of_range")
+            ok = reason == ""
+            block = DesignBlock(np.column_stack([X[ok], y[ok]]), [], notes=notes)
+        bad += [(int(i), r) for i, r in zip(idx[~ok], reason[~ok])]
+        bad.sort()
+        block.bad = bad
+        return block
+
+
+def _is_null(v) -> np.ndarray:
+    return np.array([x is None for x in v], dtype=bool) if len(v) else np.zeros(0, dtype=bool)
+
+
+def _distinct(v) -> list:
+    if v.dtype == object:
+        return sorted(set(v.tolist()))
+    return sorted({float(x) for x in np.unique(v)})
+
+
+def _codes(v, levels) -> np.ndarray:
+    """Index of each value among ``levels`` (-1: unseen), through its distinct values."""
+    if len(v) == 0:
+        return np.zeros(0, dtype=np.int64)
+    if v.dtype == object:  # a missing value (a row dropped anyway) must still sort
+        v = np.where(_is_null(v), "", v)
+    uniq, inverse = np.unique(v.astype(object) if v.dtype == object else v,
+                              return_inverse=True)
+    numeric_levels = all(isinstance(x, (int, float)) for x in levels)
+    lookup = ({float(x): i for i, x in enumerate(levels)} if numeric_levels
+              else {x: i for i, x in enumerate(levels)})
+    codes = np.empty(len(uniq), dtype=np.int64)
+    for k, u in enumerate(uniq.tolist()):
+        key = u
+        if numeric_levels:
+            try:
+                key = float(u)
+            except (TypeError, ValueError):
+                key = None
+        codes[k] = lookup.get(key, -1)
+    return codes[inverse.reshape(-1)]
+
+
+def _bisect(lines, offset, fmt, positions, numeric, good, bad):
+    try:
+        good.append((np.arange(offset, offset + len(lines)),
+                     _read(lines, fmt, positions, numeric)))
+    except (pa.ArrowInvalid, UnicodeError):
+        if len(lines) == 1:
+            bad.append((offset, _reason(lines[0], fmt)))
+            return
+        mid = len(lines) // 2
+        _bisect(lines[:mid], offset, fmt, positions, numeric, good, bad)
+        _bisect(lines[mid:], offset + mid, fmt, positions, numeric, good, bad)
+
+
+def _reason(line, fmt: RowFormat) -> str:
+    text = clean_line(line, fmt.delimiter)
+    if not text.strip():
+        return "blank"
+    if len(split_fields(text, fmt.delimiter)) != fmt.n_columns:
+        return "field_count"
+    return "non_numeric"
+
+
+def _read(lines, fmt: RowFormat, positions: dict, numeric: set) -> dict:
+    """The formula's columns of ``lines``: float64 (NaN for missing) or str (None)."""
+    names = [f"c{i}" for i in range(fmt.n_columns)]
+    wanted = {names[i]: c for c, i in positions.items()}
+    table = pacsv.read_csv(
+        io.BytesIO(_block_bytes(lines, fmt.delimiter)),
+        read_options=pacsv.ReadOptions(column_names=names, use_threads=False),
+        parse_options=pacsv.ParseOptions(delimiter=fmt.delimiter, ignore_empty_lines=False,
+                                         quote_char='"', newlines_in_values=False),
+        convert_options=pacsv.ConvertOptions(
+            include_columns=list(wanted),
+            column_types={n: pa.float64() if c in numeric else pa.string()
+                          for n, c in wanted.items()},
+            null_values=list(MISSING), strings_can_be_null=True,
+            quoted_strings_can_be_null=True),
+    )
+    if table.num_rows != len(lines):
+        raise pa.ArrowInvalid("row count mismatch")
+    out = {}
+    for n, c in wanted.items():
+        col = table.column(n)
+        if c in numeric:
+            out[c] = col.to_numpy(zero_copy_only=False).astype(np.float64)
+        else:
+            out[c] = np.array(col.to_pylist(), dtype=object)
+    return out
