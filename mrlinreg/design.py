@@ -160,16 +160,18 @@ class Design:
     def from_dict(cls, d: dict) -> "Design":
         return cls(d["formula"], d.get("levels"), d.get("unseen", "error"))
 
-    def values_format(self) -> RowFormat:
-        """How ``DesignBlock.values`` is laid out: the design's columns, then the label."""
+    def values_format(self, has_label: bool = True) -> RowFormat:
+        """How ``DesignBlock.values`` is laid out: the design's columns, then the label
+        (zeros when the data has no label column)."""
         d = len(self.columns)
-        return RowFormat(",", d + 1, tuple(range(d)), d)
+        return RowFormat(",", d + 1, tuple(range(d)), d if has_label else None)
 
     # --- one block -------------------------------------------------------------------
     def parse_block(self, lines, fmt: RowFormat, max_magnitude: float | None = None):
         """The good rows of ``lines`` as ``[X y]`` (or only their levels before the
         levels are known), with every other row's reason."""
-        positions = {self.formula.label_column: fmt.label_idx}
+        has_label = fmt.label_idx is not None  # scoring data may have no label column
+        positions = {self.formula.label_column: fmt.label_idx} if has_label else {}
         positions.update(zip(self.raw_columns, fmt.feature_idx))
         d = 0 if self.columns is None else len(self.columns)
         if not lines:
@@ -190,8 +192,8 @@ class Design:
         for c, v in cols.items():
             missing |= np.isnan(v) if c in self.numeric else _is_null(v)
         mark(missing, "missing")
-        numeric = {c: np.where(missing, 0.0, cols[c]) for c in self.numeric}
-        y = self.formula.label.expr.evaluate(numeric, n)
+        numeric = {c: np.where(missing, 0.0, cols[c]) for c in self.numeric if c in cols}
+        y = self.formula.label.expr.evaluate(numeric, n) if has_label else np.zeros(n)
         factor_values = {f.name: f.expr.evaluate(numeric, n)
                          for f in self.formula.factors if not f.categorical}
         finite = np.isfinite(y)

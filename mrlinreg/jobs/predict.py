@@ -27,6 +27,7 @@ from mrjob.job import MRJob
 from mrjob.protocol import BytesValueProtocol, RawValueProtocol
 from mrjob.step import MRStep
 
+from mrlinreg.design import Design
 from mrlinreg.parsing import RowFormat, header_text, parse_block, split_columns
 from mrlinreg.records import prediction_lines
 
@@ -60,6 +61,10 @@ class MRPredict(MRJob):
         self.input_file = jobconf_from_env("mapreduce.map.input.file", "")
         self.fmt = default.for_file(self.input_file)
         self.known_file = self.fmt is not default
+        # a formula model scores the design's columns (mrlinreg.design), built per block
+        self.design = Design.from_dict(params["formula"]) if "formula" in params else None
+        self.values_fmt = (self.fmt if self.design is None else
+                           self.design.values_format(self.fmt.label_idx is not None))
         self.with_offsets = params.get("offsets", True)
         self.coef = np.array(params["coef"], dtype=np.float64)
         self.intercept = float(params["intercept"])
@@ -98,7 +103,12 @@ class MRPredict(MRJob):
         self.lines, self.offsets = [], []
         if not lines:
             return
-        block = parse_block(lines, self.fmt)
+        if self.design is None:
+            block = parse_block(lines, self.fmt)
+        else:
+            block = self.design.parse_block(lines, self.fmt)
+            for note, count in block.notes.items():
+                self.increment_counter("mrlinreg notes", note, count)
         if block.bad:
             for _, reason in block.bad:
                 self.increment_counter("mrlinreg bad rows", reason, 1)
@@ -110,7 +120,7 @@ class MRPredict(MRJob):
             offsets = offsets[keep]
         if len(offsets) == 0:
             return
-        X, y = split_columns(block.values, self.fmt)
+        X, y = split_columns(block.values, self.values_fmt)
         with np.errstate(all="ignore"):
             yhat = X @ self.coef + self.intercept
         finite = np.isfinite(yhat)
