@@ -40,7 +40,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from mrlinreg.formula import Formula, design_columns, parse_formula
-from mrlinreg.parsing import ParsedBlock, RowFormat, _block_bytes, clean_line, split_fields
+from mrlinreg.parsing import (BOM_BYTES, ParsedBlock, RowFormat, _block_bytes, clean_line,
+                              split_fields)
 
 MISSING = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "\\N")
 UNSEEN_POLICIES = ("error", "reference")
@@ -75,10 +76,10 @@ class LevelsAccumulator:
     def add(self, levels: dict) -> None:
         for col, vals in levels.items():
             seen = self.values.setdefault(col, set())
-            if len(seen) <= self.max_levels:
+            if len(seen) <= self.max_levels + 1:  # (+1: the None of a missing value)
                 seen.update(vals)
-                if len(seen) > self.max_levels + 1:  # enough to prove the limit exceeded
-                    self.values[col] = set(sorted(seen, key=repr)[: self.max_levels + 1])
+                if len(seen) > self.max_levels + 2:  # enough to prove the limit exceeded
+                    self.values[col] = set(sorted(seen, key=repr)[: self.max_levels + 2])
 
     def merge(self, other: "LevelsAccumulator") -> None:
         self.add({c: sorted(v, key=repr) for c, v in other.values.items()})
@@ -109,27 +110,30 @@ def sorted_levels(formula: Formula, values: dict, max_levels: int) -> dict:
     out = {}
     for col in formula.categorical_columns:
         vals = values.get(col, set())
-        if len(vals) > max_levels:
+        if len(vals - {None}) > max_levels:
             raise LevelsError(f"the categorical column {col!r} has more than {max_levels} "
                               "distinct values (--max-levels); is it really categorical? "
                               "Raise --max-levels if it is")
-        if not vals:
+        if not vals - {None}:
             raise LevelsError(f"the categorical column {col!r} has no values in the good rows")
         out[col] = _order(vals)
     return out
 
 
 def _order(vals) -> list:
+    had_missing = None in vals
+    vals = {v for v in vals if v is not None}
     if all(isinstance(v, (int, float)) for v in vals):  # read as numbers
         nums = sorted({float(v) for v in vals})
-        return [int(v) if v.is_integer() else v for v in nums]
+        ints = not had_missing and all(v.is_integer() for v in nums)
+        return [int(v) if ints else v for v in nums]
     try:
         nums = {float(v): v for v in vals}
     except ValueError:
         return sorted(vals)
     if not all(np.isfinite(list(nums))):
         return sorted(vals)
-    ints = all(_INT_TEXT.match(v) for v in vals)
+    ints = not had_missing and all(_INT_TEXT.match(v) for v in vals)
     return [int(v) if ints else v for v in sorted(nums)]
 
 
@@ -203,7 +207,12 @@ class Design:
         notes = {}
         if self.columns is None:  # the levels pass: distinct values of the good rows
             ok = reason == ""
-            levels = {c: _distinct(cols[c][ok]) for c in self.formula.categorical_columns}
+            levels = {}
+            for c in self.formula.categorical_columns:
+                null = np.isnan(cols[c]) if c in self.numeric else _is_null(cols[c])
+                # None marks a column with a missing value: pandas reads such a column of
+                # integers as floats, so statsmodels names its levels 2.0, not 2
+                levels[c] = _distinct(cols[c][ok]) + ([None] if null.any() else [])
             block = DesignBlock(np.empty((int(ok.sum()), 1)), [], levels=levels)
         else:
             codes = {}
@@ -268,16 +277,22 @@ def _codes(v, levels) -> np.ndarray:
 
 
 def _bisect(lines, offset, fmt, positions, numeric, good, bad):
-    try:
-        good.append((np.arange(offset, offset + len(lines)),
-                     _read(lines, fmt, positions, numeric)))
-    except (pa.ArrowInvalid, UnicodeError):
-        if len(lines) == 1:
-            bad.append((offset, _reason(lines[0], fmt)))
+    """Read ``lines`` at once; a block that fails is read again without one trailing
+    delimiter per line (the tolerated quirk, see :mod:`mrlinreg.parsing`: tried second,
+    because here an empty last field is a missing value), then split in halves."""
+    for strip in (False, True):
+        try:
+            good.append((np.arange(offset, offset + len(lines)),
+                         _read(lines, fmt, positions, numeric, strip)))
             return
-        mid = len(lines) // 2
-        _bisect(lines[:mid], offset, fmt, positions, numeric, good, bad)
-        _bisect(lines[mid:], offset + mid, fmt, positions, numeric, good, bad)
+        except (pa.ArrowInvalid, UnicodeError):
+            pass
+    if len(lines) == 1:
+        bad.append((offset, _reason(lines[0], fmt)))
+        return
+    mid = len(lines) // 2
+    _bisect(lines[:mid], offset, fmt, positions, numeric, good, bad)
+    _bisect(lines[mid:], offset + mid, fmt, positions, numeric, good, bad)
 
 
 def _reason(line, fmt: RowFormat) -> str:
@@ -289,12 +304,29 @@ def _reason(line, fmt: RowFormat) -> str:
     return "non_numeric"
 
 
-def _read(lines, fmt: RowFormat, positions: dict, numeric: set) -> dict:
+def _text(lines, delimiter: str, strip: bool) -> bytes:
+    """The lines as one CSV text, as :func:`mrlinreg.parsing._block_bytes` makes it;
+    without ``strip`` a trailing delimiter stays (an empty last field)."""
+    if strip:
+        return _block_bytes(lines, delimiter)
+    if isinstance(lines[0], (bytes, bytearray)):
+        data = b"\n".join(lines) + b"\n"
+    else:
+        data = ("\n".join(lines) + "\n").encode("utf-8")
+    data = data.replace(b"\r\n", b"\n")
+    if BOM_BYTES in data:
+        data = data.replace(b"\n" + BOM_BYTES, b"\n")
+        if data.startswith(BOM_BYTES):
+            data = data[len(BOM_BYTES):]
+    return data
+
+
+def _read(lines, fmt: RowFormat, positions: dict, numeric: set, strip: bool) -> dict:
     """The formula's columns of ``lines``: float64 (NaN for missing) or str (None)."""
     names = [f"c{i}" for i in range(fmt.n_columns)]
     wanted = {names[i]: c for c, i in positions.items()}
     table = pacsv.read_csv(
-        io.BytesIO(_block_bytes(lines, fmt.delimiter)),
+        io.BytesIO(_text(lines, fmt.delimiter, strip)),
         read_options=pacsv.ReadOptions(column_names=names, use_threads=False),
         parse_options=pacsv.ParseOptions(delimiter=fmt.delimiter, ignore_empty_lines=False,
                                          quote_char='"', newlines_in_values=False),

@@ -439,6 +439,13 @@ class Formula:
         return list(dict.fromkeys(self.numeric_columns + self.categorical_columns))
 
     @property
+    def spans_constant(self) -> bool:
+        """Without an intercept, a term of categorical factors only is coded with every
+        level (patsy absorbs the missing intercept into it): the design still spans the
+        constant, and statsmodels treats the model as having one."""
+        return not self.intercept and any(all(f.categorical for f in t) for t in self.terms)
+
+    @property
     def label_column(self) -> str:
         return self.label.columns()[0]
 

@@ -44,7 +44,8 @@ def discover_design(opts, data: Dataset, passes, progress) -> Design:
 
 def design_dataset(data: Dataset, design: Design) -> Dataset:
     """The dataset as the solvers see it: the design's columns are its features."""
-    return Dataset(data.inputs, data.fmt, tuple(design.feature_names), design.label_name)
+    return Dataset(data.inputs, data.fmt, tuple(design.feature_names), design.label_name,
+                   implicit_constant=design.formula.spans_constant)
 
 
 def design_options(opts, design: Design):

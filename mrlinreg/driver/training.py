@@ -49,6 +49,9 @@ class Dataset:
     fmt: RowFormat
     features: tuple
     label: str | None
+    #: the features span the constant without an intercept column (a formula's full
+    #: dummy coding): R² and F are then centred, as statsmodels does
+    implicit_constant: bool = False
 
 
 @dataclass
@@ -345,7 +348,9 @@ class TrainingRun:
             w.reshape(-1, 1), np.zeros((len(w), 0)))
         summary = Summary.from_ols(ols_summary(
             ctx.R, ctx.n, w, shift=ctx.shift, scale=ctx.scale, fit_intercept=opts.fit_intercept,
-            names=self.working_names, sum_abs_residuals=float(ev.mae[0] * ctx.n)))
+            names=self.working_names, sum_abs_residuals=float(ev.mae[0] * ctx.n),
+            implicit_constant_tss=(float(ctx.m2[self.d]) if self.data.implicit_constant
+                                   else None)))
         if self.refinement is not None:
             summary.stats["refinement_forward_error"] = \
                 self.refinement.estimated_componentwise_error
@@ -355,7 +360,7 @@ class TrainingRun:
         ctx, d = self.context, self.d
         var_y = ctx.m2[d] / ctx.n
         metrics = {"mse": float(loss), "rmse": float(np.sqrt(loss))}
-        if self.opts.fit_intercept and var_y > 0:
+        if (self.opts.fit_intercept or self.data.implicit_constant) and var_y > 0:
             metrics["r2"] = float(1.0 - loss / var_y)
         if summary is not None and summary.mae is not None:
             metrics["mae"] = summary.mae
