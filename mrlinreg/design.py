@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from mrlinreg.formula import Formula, design_columns, parse_formula
@@ -46,6 +47,7 @@ from mrlinreg.parsing import (BOM_BYTES, ParsedBlock, RowFormat, _block_bytes, c
 MISSING = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "\\N")
 UNSEEN_POLICIES = ("error", "reference")
 DEFAULT_MAX_LEVELS = 1000
+_REASONS = ("missing", "non_finite", "unseen_level", "out_of_range")
 _INT_TEXT = re.compile(r"^\s*[+-]?\d+\s*$")
 
 
@@ -183,14 +185,17 @@ class Design:
         good, bad = [], []
         _bisect(list(lines), 0, fmt, positions, self.numeric, good, bad)
         idx = np.concatenate([g[0] for g in good]) if good else np.empty(0, dtype=np.int64)
-        cols = {c: (np.concatenate([g[1][c] for g in good]) if good else
-                    np.empty(0, dtype=np.float64 if c in self.numeric else object))
+        # numeric columns as float64 arrays, C() columns as pyarrow string arrays (their
+        # nulls, distinct values and level codes are computed in pyarrow, not per row)
+        cols = {c: (np.concatenate([g[1][c] for g in good]) if c in self.numeric else
+                    pa.concat_arrays([g[1][c] for g in good])) if good else
+                (np.empty(0) if c in self.numeric else pa.array([], pa.string()))
                 for c in positions}
         n = len(idx)
-        reason = np.full(n, "", dtype=object)
+        reason = np.zeros(n, dtype=np.int8)  # 0: good, else 1 + index in _REASONS
 
         def mark(mask, why):
-            reason[mask & (reason == "")] = why
+            reason[mask & (reason == 0)] = 1 + _REASONS.index(why)
 
         missing = np.zeros(n, dtype=bool)
         for c, v in cols.items():
@@ -206,19 +211,19 @@ class Design:
         mark(~finite, "non_finite")
         notes = {}
         if self.columns is None:  # the levels pass: distinct values of the good rows
-            ok = reason == ""
+            ok = reason == 0
             levels = {}
             for c in self.formula.categorical_columns:
                 null = np.isnan(cols[c]) if c in self.numeric else _is_null(cols[c])
                 # None marks a column with a missing value: pandas reads such a column of
                 # integers as floats, so statsmodels names its levels 2.0, not 2
-                levels[c] = _distinct(cols[c][ok]) + ([None] if null.any() else [])
+                levels[c] = _distinct(cols[c], ok) + ([None] if null.any() else [])
             block = DesignBlock(np.empty((int(ok.sum()), 1)), [], levels=levels)
         else:
             codes = {}
             for c in self.formula.categorical_columns:
                 code = _codes(cols[c], self.levels[c])
-                unseen = (code < 0) & (reason == "")
+                unseen = (code < 0) & (reason == 0)
                 if unseen.any():
                     if self.unseen == "reference":
                         notes["unseen_level"] = notes.get("unseen_level", 0) + int(unseen.sum())
@@ -235,45 +240,49 @@ class Design:
                 if max_magnitude is not None:
                     mark((np.abs(X) > max_magnitude).any(axis=1) | (np.abs(y) > max_magnitude),
                          "out_of_range")
-            ok = reason == ""
+            ok = reason == 0
             block = DesignBlock(np.column_stack([X[ok], y[ok]]), [], notes=notes)
-        bad += [(int(i), r) for i, r in zip(idx[~ok], reason[~ok])]
+        bad += [(int(i), _REASONS[r - 1]) for i, r in zip(idx[~ok], reason[~ok])]
         bad.sort()
         block.bad = bad
         return block
 
 
-def _is_null(v) -> np.ndarray:
-    return np.array([x is None for x in v], dtype=bool) if len(v) else np.zeros(0, dtype=bool)
+def _is_null(v: pa.Array) -> np.ndarray:
+    return v.is_null().to_numpy(zero_copy_only=False)
 
 
-def _distinct(v) -> list:
-    if v.dtype == object:
-        return sorted(set(v.tolist()))
-    return sorted({float(x) for x in np.unique(v)})
+def _distinct(v, ok: np.ndarray) -> list:
+    """The distinct values of ``v`` on the rows ``ok`` (strings, or floats)."""
+    if isinstance(v, np.ndarray):
+        return [float(x) for x in np.unique(v[ok])]
+    return [x for x in pc.unique(v.filter(pa.array(ok))).to_pylist() if x is not None]
 
 
 def _codes(v, levels) -> np.ndarray:
-    """Index of each value among ``levels`` (-1: unseen), through its distinct values."""
-    if len(v) == 0:
-        return np.zeros(0, dtype=np.int64)
-    if v.dtype == object:  # a missing value (a row dropped anyway) must still sort
-        v = np.where(_is_null(v), "", v)
-    uniq, inverse = np.unique(v.astype(object) if v.dtype == object else v,
-                              return_inverse=True)
+    """Index of each value among ``levels`` (-1: unseen or missing), mapped through the
+    block's distinct values (a dictionary encoding: no per-row Python)."""
     numeric_levels = all(isinstance(x, (int, float)) for x in levels)
     lookup = ({float(x): i for i, x in enumerate(levels)} if numeric_levels
               else {x: i for i, x in enumerate(levels)})
-    codes = np.empty(len(uniq), dtype=np.int64)
-    for k, u in enumerate(uniq.tolist()):
+    if isinstance(v, np.ndarray):  # a column also used as a number: floats
+        uniq, inverse = np.unique(v, return_inverse=True)
+        distinct, idx = uniq.tolist(), inverse.reshape(-1)
+    else:
+        enc = pc.dictionary_encode(v)
+        distinct = enc.dictionary.to_pylist()
+        idx = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False)
+    lut = np.empty(len(distinct) + 1, dtype=np.int64)
+    lut[-1] = -1  # index -1: a missing value
+    for k, u in enumerate(distinct):
         key = u
         if numeric_levels:
             try:
                 key = float(u)
             except (TypeError, ValueError):
                 key = None
-        codes[k] = lookup.get(key, -1)
-    return codes[inverse.reshape(-1)]
+        lut[k] = lookup.get(key, -1)
+    return lut[idx]
 
 
 def _bisect(lines, offset, fmt, positions, numeric, good, bad):
@@ -345,5 +354,5 @@ def _read(lines, fmt: RowFormat, positions: dict, numeric: set, strip: bool) -> 
         if c in numeric:
             out[c] = col.to_numpy(zero_copy_only=False).astype(np.float64)
         else:
-            out[c] = np.array(col.to_pylist(), dtype=object)
+            out[c] = col.combine_chunks()
     return out
