@@ -60,7 +60,8 @@ def test_formula_on_yarn_equals_statsmodels_and_predicts(houses, yarn_env, clust
     model_name = f"formula_it_{uuid.uuid4().hex[:6]}"
     code, rec, err = _run(["-r", "hadoop", "--formula", formula, "--solver", "qr", "--summary",
                            "--model-name", model_name, "--publish", "--output-model",
-                           f"hdfs://{base}/model.json", f"hdfs://{base}/train"], yarn_env)
+                           f"hdfs://{base}/model.json", f"hdfs://{base}/train"], yarn_env,
+                          timeout=3000)  # 4 YARN jobs; a shared cluster queues them
     assert code == 0, err
     ols = statsmodels_fit(whole, formula)
     assert_matches_statsmodels(rec, ols)
@@ -78,7 +79,7 @@ def test_formula_on_yarn_equals_statsmodels_and_predicts(houses, yarn_env, clust
     p = subprocess.run([sys.executable, PREDICT, "-r", "hadoop", "--model",
                         f"hdfs://{base}/model.json", "--output", str(out),
                         f"hdfs://{base}/new.csv"], capture_output=True, text=True,
-                       env=yarn_env, cwd=ROOT, timeout=1200)
+                       env=yarn_env, cwd=ROOT, timeout=3000)
     assert p.returncode == 0, p.stderr
     rows = [line.rstrip("\n").split("\t") for line in open(out)]
     got = sorted((float(r[3]), float(r[4])) for r in rows)  # (y_true, prediction)
