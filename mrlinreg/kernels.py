@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from mrlinreg.codec import decode_arrays, encode_arrays
+from mrlinreg.design import LevelsAccumulator
 from mrlinreg.numerics import tsqr
 from mrlinreg.numerics.cv import FoldQRAccumulator, folds_of_lines
 from mrlinreg.numerics.fused import FusedAccumulator
@@ -241,7 +242,7 @@ def block_folds(lines, bad, n_folds):
 
 ACCUMULATORS = {c.kind: c for c in (MomentsAccumulator, EvaluateAccumulator, QRAccumulator,
                                      ResidualAccumulator, FusedAccumulator, FoldQRAccumulator,
-                                     MeatAccumulator)}
+                                     MeatAccumulator, LevelsAccumulator)}
 
 
 def merge_partials(dicts):

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 from mrlinreg.errors import OptionError
 from mrlinreg.partition_filter import FilterError, parse_table_name, parse_where
+from mrlinreg.formula import FormulaError, parse_formula
 from mrlinreg.schema import InvalidIdentifierError, validate_key_name
 
 SOLVERS = ("gd", "cg", "newton", "qr", "cd", "lbfgs")
@@ -23,6 +24,7 @@ BAD_ROW_POLICIES = ("skip", "fail")
 HEADER_MODES = ("auto", "yes", "no")
 INPUT_FORMATS = ("auto", "csv", "parquet", "orc")
 COV_TYPES = ("HC0", "HC1", "HC2", "HC3")  # robust standard errors (statsmodels' cov_type)
+UNSEEN_POLICIES = ("error", "reference")
 
 #: Options that change the iterates: a resumed run must use the same ones.
 FINGERPRINT_FIELDS = ("solver", "strategy", "learning_rate", "line_search", "tol",
@@ -73,6 +75,9 @@ class TrainOptions:
     hive_table: str | None = None
     where: str | None = None
     residual_sample: int = 0
+    formula: str | None = None
+    max_levels: int = 1000
+    unseen_level: str = "error"
 
     def validate(self) -> "TrainOptions":
         """Return self if every setting is usable, else raise :class:`OptionError`."""
@@ -121,6 +126,11 @@ class TrainOptions:
             validate_key_name(self.model_name, "<opt:model_name>")
         except InvalidIdentifierError as e:
             raise OptionError(str(e), "model_name") from None
+        _choice(self, "unseen_level", UNSEEN_POLICIES)
+        if self.max_levels < 1:
+            raise OptionError("<opt:max_levels> must be at least 1", "max_levels")
+        if self.formula is not None:
+            _check_formula(self)
         return self
 
     def _validate_penalised(self):
@@ -169,6 +179,8 @@ class TrainOptions:
         if self.header != "auto":  # runs stored before the option existed read "auto"
             fp["header"] = self.header
         fp.update({k: getattr(self, k) for k in PENALTY_FINGERPRINT_FIELDS if getattr(self, k)})
+        if self.formula is not None:  # likewise: only formula runs carry it
+            fp["formula"] = self.formula
         fp.update(features=list(features), label=label, inputs=list(inputs))
         return fp
 
@@ -247,10 +259,12 @@ class PredictOptions:
     input_format: str = "auto"
     hive_table: str | None = None
     where: str | None = None
+    unseen_level: str = "error"
 
     def validate(self) -> "PredictOptions":
         _check_table(self)
         _choice(self, "on_bad_row", BAD_ROW_POLICIES)
+        _choice(self, "unseen_level", UNSEEN_POLICIES)
         _choice(self, "header", HEADER_MODES)
         if not self.model:
             raise OptionError("<opt:model> is required: the model JSON written by training",
@@ -275,6 +289,21 @@ def _check_table(opts):
         field_name = "where" if str(e).startswith(("--where", "cannot read --where", "a number")) \
             else "hive_table"
         raise OptionError(str(e).replace("--where", "<opt:where>"), field_name) from None
+
+
+def _check_formula(opts: TrainOptions) -> None:
+    """A formula names the label and the features itself, and its intercept."""
+    try:
+        formula = parse_formula(opts.formula)
+    except FormulaError as e:
+        raise OptionError(f"<opt:formula>: {e}", "formula") from None
+    for name in ("label", "features"):
+        if getattr(opts, name) is not None:
+            raise OptionError(f"<opt:{name}> does not combine with <opt:formula>: the formula "
+                              "names the label and the features", name)
+    if not opts.fit_intercept and formula.intercept:
+        raise OptionError("with <opt:formula>, drop the intercept in the formula ('- 1' or "
+                          "'+ 0') instead of <opt:no_fit_intercept>", "fit_intercept")
 
 
 def _choice(opts, name, allowed):

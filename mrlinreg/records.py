@@ -186,6 +186,9 @@ class ModelRecord:
     selected: list | None = None   # features with a non-zero coefficient (penalised fits)
     residual_sample: "ResidualSample | None" = None
     format_version: int = FORMAT_VERSION
+    #: ``{"text": "y ~ ...", "levels": {column: [levels]}}`` of a ``--formula`` model
+    #: (absent from older models and from models without a formula)
+    formula: dict | None = None
 
     def coefficient_vector(self) -> np.ndarray:
         return np.array([self.coefficients[f] for f in self.features], dtype=np.float64)
@@ -221,6 +224,9 @@ class ModelRecord:
             d["selected_features"] = list(self.selected)
         if self.residual_sample is not None:
             d["residual_sample"] = self.residual_sample.to_json()
+        if self.formula is not None:
+            d["formula"] = {"text": self.formula["text"],
+                            "levels": {k: list(v) for k, v in self.formula["levels"].items()}}
         check_finite(d, "model")
         return d
 
@@ -254,7 +260,8 @@ class ModelRecord:
                 summary=Summary.from_json(d.get("summary")), objective=d.get("objective"),
                 refinement=d.get("refinement"), path=d.get("path"), cv=d.get("cv"),
                 selected=d.get("selected_features"),
-                residual_sample=ResidualSample.from_json(d.get("residual_sample")))
+                residual_sample=ResidualSample.from_json(d.get("residual_sample")),
+                formula=d.get("formula"))
         except KeyError as e:
             raise RecordFormatError(f"model record (format_version {version}) has no "
                                     f"{e.args[0]!r}") from None

@@ -12,9 +12,12 @@ from __future__ import annotations
 import argparse
 
 from mrlinreg.options import (BAD_ROW_POLICIES, COV_TYPES, HEADER_MODES, INPUT_FORMATS,
-                              LINE_SEARCHES, SOLVERS, STRATEGIES, CurveOptions,
+                              LINE_SEARCHES, SOLVERS, STRATEGIES, UNSEEN_POLICIES, CurveOptions,
                               PredictOptions, TrainOptions)
 
+UNSEEN_HELP = ("a C() value never seen in training: error (default): a bad row, reason "
+               "unseen_level, counted and skipped (stops the run with --on-bad-row fail); "
+               "reference: scored as the reference level, and counted")
 HEADER_HELP = ("is each file's first line a header? auto (default): when a field is not a "
                "number; yes; no (a first row with strings is then a bad row, never dropped)")
 
@@ -99,6 +102,12 @@ def add_model_args(parser) -> None:
                    help="publish results to the configured warehouse")
     g.add_argument("--no-publish", dest="publish", action="store_false")
     g.add_argument("--quiet", action="store_true", help="no per-iteration progress on stderr")
+    g.add_argument("--formula", metavar='"Y ~ TERMS"',
+                   help="statsmodels-style formula: + - : * C() I() np.log/exp/sqrt, -1 or +0 "
+                        "for no intercept (replaces --label and --features)")
+    g.add_argument("--max-levels", type=int, default=1000,
+                   help="most distinct values a C() column may have (default 1000)")
+    g.add_argument("--unseen-level", choices=UNSEEN_POLICIES, default="error", help=UNSEEN_HELP)
     g.add_argument("--residual-sample", type=int, default=0, metavar="N",
                    help="with --validation, keep N validation rows (a deterministic sample) "
                         "with their fitted values for residual plots; stored with the run")
@@ -180,6 +189,7 @@ def add_predict_args(parser) -> None:
     g.add_argument("--header", choices=HEADER_MODES, default="auto", help=HEADER_HELP)
     g.add_argument("--block-rows", type=int, default=8192)
     add_table_args(g)
+    g.add_argument("--unseen-level", choices=UNSEEN_POLICIES, default="error", help=UNSEEN_HELP)
 
 
 def job_parser_parents(job_class) -> list:
@@ -229,4 +239,5 @@ def predict_options(ns) -> PredictOptions:
                           on_bad_row=ns.on_bad_row, block_rows=ns.block_rows,
                           header=ns.header, input_format=ns.input_format,
                           hive_table=ns.hive_table, where=ns.where,
+                          unseen_level=ns.unseen_level,
                           quiet=bool(getattr(ns, "quiet", False))).validate()

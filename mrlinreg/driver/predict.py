@@ -20,7 +20,9 @@ from mrlinreg.driver.columnar_inputs import columnar_inputs
 from mrlinreg.driver.inputs import input_files, listing, resolve_format
 from mrlinreg.driver.passes import build_package_zip
 from mrlinreg.driver.runners import make_runner
-from mrlinreg.errors import InputError, PassError, RecordFormatError
+from mrlinreg.design import Design
+from mrlinreg.errors import InputError, OptionError, PassError, RecordFormatError
+from mrlinreg.formula import FormulaError
 from mrlinreg.jobs.predict import MRPredict
 from mrlinreg.options import PredictOptions
 from mrlinreg.records import ModelRecord
@@ -67,6 +69,37 @@ def check_coefficients(model: ModelRecord, where: str = "the model") -> None:
                          f"but {detail}. Train it again")
 
 
+def formula_design(model: ModelRecord, unseen_level: str = "error"):
+    """The design of a ``--formula`` model (None for other models); its columns must be
+    the model's features."""
+    if not model.formula:
+        return None
+    try:
+        design = Design(model.formula["text"], model.formula["levels"], unseen_level)
+    except (FormulaError, KeyError, TypeError) as e:
+        raise InputError(f"the model's formula cannot be read: {e}") from None
+    if design.feature_names != list(model.features):
+        raise InputError("the model's formula and levels do not give its features "
+                         f"{model.features} (they give {design.feature_names})")
+    return design
+
+
+def report_counters(counters, say) -> None:
+    """Say how many rows were skipped (per reason) and scored with a note."""
+    totals = {}
+    for step in counters or []:
+        for group in ("mrlinreg bad rows", "mrlinreg notes"):
+            for name, count in (step.get(group) or {}).items():
+                totals[(group, name)] = totals.get((group, name), 0) + count
+    skipped = {n: c for (g, n), c in totals.items() if g == "mrlinreg bad rows"}
+    if skipped:
+        say(f"skipped {sum(skipped.values())} rows: " + ", ".join(
+            f"{n.replace('_', ' ')} {c}" for n, c in sorted(skipped.items())))
+    if totals.get(("mrlinreg notes", "unseen_level")):
+        say(f"scored {totals[('mrlinreg notes', 'unseen_level')]} rows with a level unseen "
+            "in training as the reference level")
+
+
 def batch_id(inputs) -> str:
     """The predictions batch of one invocation: a short hash of its sorted input paths
     (scoring the same inputs again replaces the batch, other inputs add one)."""
@@ -97,17 +130,26 @@ def score(model: ModelRecord, opts: PredictOptions, inputs, mrjob_args, fs, conf
     """
     check_coefficients(model)
     listed = None if opts.hive_table else listing(inputs, fs)
-    found = columnar_inputs(inputs, fs, input_format=opts.input_format,
-                            hive_table=opts.hive_table, where=opts.where, label=model.label,
-                            features=model.features, require_label=False, config=config,
-                            listed=listed)
+    design = formula_design(model, opts.unseen_level)
+    found = None if design is not None else columnar_inputs(
+        inputs, fs, input_format=opts.input_format, hive_table=opts.hive_table,
+        where=opts.where, label=model.label, features=model.features, require_label=False,
+        config=config, listed=listed)
     source = None
     if found is not None:  # Parquet/ORC files or a table: the job reads a manifest
         files, fmt, features, _, source = found
     else:
-        fmt, features, _ = resolve_format(inputs, fs, features=model.features,
-                                          label=model.label, require_label=False,
-                                          header=opts.header, listed=listed)
+        if design is not None and (opts.hive_table or opts.input_format in ("parquet", "orc")):
+            raise OptionError("a <opt:formula> model scores delimited text rows; Parquet/ORC "
+                              "input or a table is not supported for it yet", "input_format")
+        features, label = model.features, model.label
+        if design is not None:  # the columns the formula reads; the tasks build the design
+            label, features = design.formula.label_column, design.raw_columns
+        fmt, features, _ = resolve_format(inputs, fs, features=features, label=label,
+                                          require_label=False, header=opts.header,
+                                          listed=listed)
+        if design is not None:
+            features = model.features
         files = input_files(inputs, fs, listed)
     if opts.publish and any(c in f for f in files for c in "\t\n\r"):
         raise InputError("an input path holds a tab or a line break: the predictions table "
@@ -119,6 +161,8 @@ def score(model: ModelRecord, opts: PredictOptions, inputs, mrjob_args, fs, conf
     try:
         params = {"format": fmt.to_dict(), "on_bad_row": opts.on_bad_row,
                   "block_rows": opts.block_rows, "coef": coef, "intercept": model.intercept}
+        if design is not None:
+            params["formula"] = design.to_dict()
         params_path = os.path.join(workdir, "params.json")
         args = ["--params", params_path, "--py-files", build_package_zip(workdir),
                 *mrjob_args]
@@ -153,6 +197,7 @@ def score(model: ModelRecord, opts: PredictOptions, inputs, mrjob_args, fs, conf
                 elif opts.output:
                     for _ in _tee(runner.cat_output(), opts.output):
                         pass
+            report_counters(runner.counters(), say)
         except StepFailedException as e:
             raise PassError(f"the scoring job failed: {e}. The task logs above say why.") \
                 from None

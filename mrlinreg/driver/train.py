@@ -14,9 +14,11 @@ import uuid
 from datetime import datetime, timezone
 
 from mrlinreg.driver.columnar_inputs import open_columnar, pass_inputs, pass_params
+from mrlinreg.driver import formula as formula_run
 from mrlinreg.driver.inputs import input_files, listing, resolve_format
 from mrlinreg.driver.lifecycle import SnapshotWriter, input_stamps, load_resume
 from mrlinreg.driver.passes import PassRunner
+from mrlinreg.errors import OptionError
 from mrlinreg.driver.training import Dataset, Progress, TrainingRun, evaluate_holdout
 from mrlinreg.options import TrainOptions
 from mrlinreg.records import ModelRecord
@@ -37,9 +39,17 @@ def open_dataset(inputs, fs, opts: TrainOptions, config=None) -> Dataset:
     listed = None if opts.hive_table else listing(inputs, fs)  # once: thousands of files
     columnar = open_columnar(inputs, fs, opts, config, listed)
     if columnar is not None:
+        for name in ("formula", "cv_folds"):  # both read the text of each row
+            if getattr(opts, name, None):
+                raise OptionError(f"<opt:{name}> reads delimited text rows; it does not "
+                                  "combine with Parquet/ORC input or <opt:hive_table> yet",
+                                  name)
         return columnar
+    label, features = opts.label, opts.features
+    if opts.formula:  # the columns the formula reads
+        label, features = formula_run.raw_columns(opts.formula)
     fmt, features, label = resolve_format(inputs, fs, delimiter=opts.delimiter,
-                                          label=opts.label, features=opts.features,
+                                          label=label, features=features,
                                           schema_path=opts.schema, header=opts.header,
                                           listed=listed)
     return Dataset(tuple(input_files(inputs, fs, listed)), fmt, tuple(features), label)
@@ -63,9 +73,11 @@ def train_model(opts: TrainOptions, inputs, mrjob_args, fs, config, progress=Non
     progress = progress or Progress(opts.quiet)
     data = open_dataset(inputs, fs, opts, config)
     validation = (open_dataset(opts.validation, fs, TrainOptions(
-        delimiter=opts.delimiter, label=data.label, features=data.features,
+        delimiter=opts.delimiter, label=None if opts.formula else data.label,
+        features=None if opts.formula else data.features, formula=opts.formula,
         schema=opts.schema, header=opts.header, input_format=opts.input_format),
         config) if opts.validation else None)  # checked before any pass
+    design = None
     workdir = tempfile.mkdtemp(prefix="mrlinreg-")
     samples = []  # the validation pass's residual sample (--residual-sample)
     try:
@@ -73,6 +85,10 @@ def train_model(opts: TrainOptions, inputs, mrjob_args, fs, config, progress=Non
                             block_rows=opts.block_rows, on_bad_row=opts.on_bad_row,
                             model_name=opts.model_name, say=progress.say,
                             extra=pass_params(data))
+        if opts.formula:  # the levels pass; then every pass builds the design's [X y]
+            design = formula_run.discover_design(opts, data, passes, progress)
+            data, opts = formula_run.design_dataset(data, design), \
+                formula_run.design_options(opts, design)
         fingerprint = opts.fingerprint(data.features, data.label, inputs or [
             f"table:{opts.hive_table}" + (f" where {opts.where}" if opts.where else "")])
         # a killed trainer's ZooKeeper lock lives on until its session expires (seconds):
@@ -100,6 +116,8 @@ def train_model(opts: TrainOptions, inputs, mrjob_args, fs, config, progress=Non
                                  block_rows=opts.block_rows, on_bad_row=opts.on_bad_row,
                                  model_name=opts.model_name, say=progress.say,
                                  extra=pass_params(validation))
+            if "formula" in passes.extra:
+                vpasses.extra["formula"] = passes.extra["formula"]
             held_out = evaluate_holdout(vpasses, validation.fmt, scaling, fit.w,
                                         sample_size=opts.residual_sample,
                                         on_sample=samples.append)
@@ -124,6 +142,7 @@ def train_model(opts: TrainOptions, inputs, mrjob_args, fs, config, progress=Non
         summary=fit.summary, objective=fit.objective,
         refinement=None if fit.refinement is None else list(fit.refinement.passes),
         path=fit.path, cv=fit.cv, selected=fit.selected,
-        residual_sample=samples[0] if samples else None)
+        residual_sample=samples[0] if samples else None,
+        formula=None if design is None else formula_run.formula_record(design))
     record.to_json()  # raises on any non-finite number before anything is printed
     return record

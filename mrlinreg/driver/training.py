@@ -58,6 +58,9 @@ class Dataset:
     features: tuple
     label: str | None
     columnar: object = None  # a columnar_inputs.ColumnarSource: Parquet/ORC units
+    #: the features span the constant without an intercept column (a formula's full
+    #: dummy coding): R² and F are then centred, as statsmodels does
+    implicit_constant: bool = False
 
 
 @dataclass
@@ -423,7 +426,9 @@ class TrainingRun:
                 else None
         stats = ols_summary(
             ctx.R, ctx.n, w, shift=ctx.shift, scale=ctx.scale, fit_intercept=opts.fit_intercept,
-            names=self.working_names, sum_abs_residuals=None if mae is None else mae * ctx.n)
+            names=self.working_names, sum_abs_residuals=None if mae is None else mae * ctx.n,
+            implicit_constant_tss=(float(ctx.m2[self.d]) if self.data.implicit_constant
+                                   else None))
         stats["mae_source"] = self.progress.text(
             source or "not measured: the mean absolute error needs every residual, one more "
             "pass over the data; <opt:summary_mae> runs it (<opt:validation> data get "
@@ -440,7 +445,7 @@ class TrainingRun:
         ctx, d = self.context, self.d
         var_y = ctx.m2[d] / ctx.n
         metrics = {"mse": float(loss), "rmse": float(np.sqrt(loss))}
-        if self.opts.fit_intercept and var_y > 0:
+        if (self.opts.fit_intercept or self.data.implicit_constant) and var_y > 0:
             metrics["r2"] = float(1.0 - loss / var_y)
         if summary is not None and summary.mae is not None:
             metrics["mae"] = summary.mae

@@ -29,6 +29,7 @@ from mrjob.step import MRStep
 
 from mrlinreg import columnar, kernels
 from mrlinreg.codec import decode_array
+from mrlinreg.design import Design, LevelsAccumulator
 from mrlinreg.chunks import decode_line, drop_header_lines, parse_chunk, read_chunks
 from mrlinreg.numerics.curve import expand_powers
 from mrlinreg.numerics.fused import FusedAccumulator
@@ -36,15 +37,26 @@ from mrlinreg.numerics.merge import reducer_key
 from mrlinreg.parsing import MAX_MAGNITUDE, RowFormat, split_columns
 
 
+def n_design_columns(params):
+    """Columns of the design a pass's mappers build: a formula's, the features' powers
+    1..K (``design: {"degree": K}``), or the features."""
+    if "formula" in params:
+        return len(Design.from_dict(params["formula"]).columns)
+    degree = (params.get("design") or {}).get("degree", 1)
+    return len(params["format"]["feature_idx"]) * degree
+
+
 def make_accumulator(params):
     """Build the accumulator a pass's ``params`` ask for."""
     kind = params["pass"]
+    if kind == "levels":
+        return LevelsAccumulator(params["max_levels"])
+    if kind == "levels":
+        return LevelsAccumulator(params["max_levels"])
     if kind == "moments":
-        degree = (params.get("design") or {}).get("degree", 1)
-        return kernels.MomentsAccumulator(len(params["format"]["feature_idx"]) * degree + 1)
+        return kernels.MomentsAccumulator(n_design_columns(params) + 1)
     if kind == "fused":  # moments and the R factor in one pass
-        degree = (params.get("design") or {}).get("degree", 1)
-        return FusedAccumulator(len(params["format"]["feature_idx"]) * degree)
+        return FusedAccumulator(n_design_columns(params))
     shift, scale = decode_array(params["shift"]), decode_array(params["scale"])
     if kind == "evaluate":
         return kernels.EvaluateAccumulator(
@@ -119,6 +131,11 @@ class MRLinRegPass(MRJob):
         default = RowFormat.from_dict(self.params["format"])
         self.fmt = default.for_file(self.input_file)
         self.known_file = self.fmt is not default
+        # with a formula, blocks become [X y] of the design (mrlinreg.design)
+        self.design = Design.from_dict(self.params["formula"]) if "formula" in self.params \
+            else None
+        self.values_fmt = (self.design.values_format()
+                           if self.design is not None and self.design.columns else self.fmt)
         # the file's first line is the header it was sniffed with, if any
         self.at_file_start = int(jobconf_from_env("mapreduce.map.input.start", "0") or 0) == 0
         self.block_rows = int(self.params.get("block_rows", 8192))
@@ -159,7 +176,15 @@ class MRLinRegPass(MRJob):
                                      anywhere=not self.known_file)
         self.at_file_start = False
         # MAX_MAGNITUDE: no overflowing squares
-        block = parse_chunk(chunk, self.fmt, MAX_MAGNITUDE, self.block_rows)
+        if self.design is None:
+            block = parse_chunk(chunk, self.fmt, MAX_MAGNITUDE, self.block_rows)
+        else:  # a formula: the raw columns (strings for C()), then the design's [X y]
+            lines = chunk.split(b"\n")
+            if lines and not lines[-1]:
+                lines.pop()
+            block = self.design.parse_block(lines, self.fmt, MAX_MAGNITUDE)
+            for note, count in block.notes.items():
+                self.increment_counter("mrlinreg notes", note, count)
         self.increment_counter("mrlinreg", "rows read", len(block.values) + len(block.bad))
         if block.bad:
             for reason, count in Counter(reason for _, reason in block.bad).items():
@@ -172,7 +197,10 @@ class MRLinRegPass(MRJob):
                                   "reason": reason, "line": decode_line(line)[:500]}
                 self.stopped = True
                 return
-        self._fold(block.values, chunk, block.bad)
+        if self.params["pass"] == "levels":
+            self.acc.add(block.levels)
+        else:
+            self._fold(block.values, chunk, block.bad)
         return
         yield  # a generator, as mrjob expects
 
@@ -180,7 +208,7 @@ class MRLinRegPass(MRJob):
         """Fold a block of good rows into the sums (and the fold add-on): the design
         transform first.  ``chunk``/``bad``: the text the rows came from (the fold of a
         row is a hash of its line); ``where``: the block's file, for a fatal bad row."""
-        X, y, keep = self._design(*split_columns(values, self.fmt))
+        X, y, keep = self._design(*split_columns(values, self.values_fmt))
         if self.stopped:
             if chunk is not None and keep is not None:  # the line of the first bad row
                 lines = chunk.split(b"\n")

@@ -30,6 +30,7 @@ from mrjob.protocol import RawValueProtocol
 from mrjob.step import MRStep
 
 from mrlinreg import columnar
+from mrlinreg.design import Design
 from mrlinreg.chunks import drop_header_lines, line_starts, parse_chunk, read_chunks
 from mrlinreg.parsing import RowFormat, split_columns
 from mrlinreg.records import prediction_lines
@@ -64,6 +65,10 @@ class MRPredict(MRJob):
         self.input_file = jobconf_from_env("mapreduce.map.input.file", "")
         self.fmt = default.for_file(self.input_file)
         self.known_file = self.fmt is not default
+        # a formula model scores the design's columns (mrlinreg.design), built per block
+        self.design = Design.from_dict(params["formula"]) if "formula" in params else None
+        self.values_fmt = (self.fmt if self.design is None else
+                           self.design.values_format(self.fmt.label_idx is not None))
         self.with_offsets = params.get("offsets", True)
         self.coef = np.array(params["coef"], dtype=np.float64)
         self.intercept = float(params["intercept"])
@@ -85,7 +90,15 @@ class MRPredict(MRJob):
         self.at_file_start = False
         if dropped and starts is not None:
             starts = np.setdiff1d(starts, dropped, assume_unique=True)
-        block = parse_chunk(chunk, self.fmt, None, self.block_rows)
+        if self.design is None:
+            block = parse_chunk(chunk, self.fmt, None, self.block_rows)
+        else:  # a formula model: the raw columns, then the design's columns
+            lines = chunk.split(b"\n")
+            if lines and not lines[-1]:
+                lines.pop()
+            block = self.design.parse_block(lines, self.fmt)
+            for note, count in block.notes.items():
+                self.increment_counter("mrlinreg notes", note, count)
         if block.bad:
             for reason, count in Counter(reason for _, reason in block.bad).items():
                 self.increment_counter("mrlinreg bad rows", reason, count)
@@ -122,7 +135,7 @@ class MRPredict(MRJob):
     def _score(self, file, values, rows):
         """Prediction lines of a block of good rows (``rows``: their ``row_index``
         values, or None where they are not known)."""
-        X, y = split_columns(values, self.fmt)
+        X, y = split_columns(values, self.values_fmt)
         with np.errstate(all="ignore"):
             yhat = X @ self.coef + self.intercept
         finite = np.isfinite(yhat)

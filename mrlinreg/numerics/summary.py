@@ -86,7 +86,8 @@ def _centred_tss(R_aug, intercept_index):
 
 def ols_summary(R_aug, n, w, *, shift, scale, fit_intercept: bool, names: Sequence[str],
                 sum_abs_residuals: Optional[float] = None, rss: Optional[float] = None,
-                alpha: float = 0.05, rcond: float = exact.DEFAULT_RCOND) -> dict:
+                alpha: float = 0.05, rcond: float = exact.DEFAULT_RCOND,
+                implicit_constant_tss: Optional[float] = None) -> dict:
     """Statsmodels-grade OLS summary at the weights ``w``, in original units.
 
     See the module docstring for the formulas.
@@ -145,7 +146,11 @@ def ols_summary(R_aug, n, w, *, shift, scale, fit_intercept: bool, names: Sequen
         )
     n = int(n)
     R = R_aug[:-1, :-1]
-    k_constant = int(bool(fit_intercept))
+    # a design without an intercept column whose columns span the constant (full dummy
+    # coding of a formula's C() without intercept): statsmodels counts that constant
+    # (k_constant 1) and centres the total sum of squares; the caller gives that TSS
+    implicit = implicit_constant_tss is not None and not fit_intercept
+    k_constant = int(bool(fit_intercept) or implicit)
     spec = exact.spectrum(R, names, rcond=rcond)
     rank = spec.rank
     df_resid = n - rank
@@ -175,7 +180,9 @@ def ols_summary(R_aug, n, w, *, shift, scale, fit_intercept: bool, names: Sequen
 
     uncentered_tss = float(np.sum(R_aug[:, -1] ** 2))
     centered_tss = _centred_tss(R_aug, p - 1) if fit_intercept else None
-    tss = centered_tss if fit_intercept else uncentered_tss
+    if implicit:
+        centered_tss = float(implicit_constant_tss)
+    tss = centered_tss if (fit_intercept or implicit) else uncentered_tss
     ess = tss - rss
     rsquared = 1.0 - rss / tss if tss > 0 else None
     rsquared_adj = None

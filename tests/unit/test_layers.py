@@ -17,7 +17,8 @@ PACKAGE = Path(__file__).resolve().parents[2] / "mrlinreg"
 LAYERS = {
     "compat": 0, "errors": 0, "codec": 0, "parsing": 0, "kernels": 0, "numerics": 0,
     "records": 0, "options": 0, "schema": 0, "resources": 0, "fsutil": 0, "datagen": 0,
-    "sparkboot": 0, "chunks": 0, "columnar": 0, "partition_filter": 0,
+    "sparkboot": 0, "chunks": 0, "columnar": 0, "partition_filter": 0, "formula": 0,
+    "design": 0,
     "jobs": 1, "storage": 1, "fs": 1, "config": 1,
     "driver": 2,
     "cli": 3, "cluster": 3,
