@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from mrjob.step import StepFailedException
 
 from mrlinreg import kernels
+from mrlinreg.driver.interrupt import new_job_tag, stopping_job
 from mrlinreg.errors import BadRowError, PassError
 from mrlinreg.jobs.linreg_pass import MRLinRegPass
 
@@ -71,7 +72,10 @@ class PassRunner:
     def run(self, params: dict) -> PassResult:
         params = dict(params, block_rows=self.block_rows, on_bad_row=self.on_bad_row)
         fd, path = tempfile.mkstemp(prefix="params-", suffix=".json", dir=self.workdir)
-        args = ["--params", path, "--py-files", self.package_zip] + self.job_args
+        # a YARN tag to find (and kill) the pass's application when the driver is stopped
+        tag = new_job_tag()
+        args = (["--params", path, "--py-files", self.package_zip,
+                 "--jobconf", f"mapreduce.job.tags={tag}"] + self.job_args)
         job = MRLinRegPass(args=args)
         if job.options.runner == "local":  # tasks on this machine: they stop when we die
             params["driver_pid"] = os.getpid()
@@ -79,7 +83,7 @@ class PassRunner:
             json.dump(params, f)
         self.passes += 1
         try:
-            with job.make_runner() as runner:
+            with stopping_job(job.options.runner, tag), job.make_runner() as runner:
                 runner.run()
                 records = dict(job.parse_output(runner.cat_output()))
         except StepFailedException as e:

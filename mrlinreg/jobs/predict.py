@@ -27,6 +27,7 @@ from mrjob.job import MRJob
 from mrjob.protocol import BytesValueProtocol, RawValueProtocol
 from mrjob.step import MRStep
 
+from mrlinreg.jobs.linreg_pass import exit_with_driver
 from mrlinreg.parsing import RowFormat, header_text, parse_block, split_columns
 from mrlinreg.records import prediction_lines
 
@@ -56,6 +57,7 @@ class MRPredict(MRJob):
     def mapper_init(self):
         with open(self.options.params) as f:
             params = json.load(f)
+        exit_with_driver(params.get("driver_pid"))  # -r local: stop when the driver is gone
         default = RowFormat.from_dict(params["format"])
         self.input_file = jobconf_from_env("mapreduce.map.input.file", "")
         self.fmt = default.for_file(self.input_file)
