@@ -160,6 +160,21 @@ def _handler(signum, frame):
     raise Interrupted(signum)
 
 
+PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
+
+
+def _subreaper(on: bool) -> bool:
+    """Make orphaned descendants this process's children (Linux), so that a task a
+    dying pool worker leaves behind is still found by :func:`descendants`."""
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, int(on),
+                                                       0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
 @contextmanager
 def handling_signals():
     """Install the SIGINT/SIGTERM handler for the block; restore the previous ones."""
@@ -171,9 +186,17 @@ def handling_signals():
     _main_pid = os.getpid()
     for sig in SIGNALS:
         signal.signal(sig, _handler)
+    reaping = _subreaper(True)
     try:
         yield
+    except Interrupted:
+        # the pool may have started a task between the handler and its terminate():
+        # orphaned, it is our child now (subreaper)
+        stop_descendants()
+        raise
     finally:
+        if reaping:
+            _subreaper(False)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
