@@ -53,6 +53,9 @@ class FileSystem:
         # an ``hdfs`` library client: listing and first bytes of hdfs:// files over HTTP,
         # where mrjob's ``hadoop fs`` starts a JVM per call (5,000 part files!)
         self.webhdfs = webhdfs
+        #: ``{uri: [length, modificationTime ms]}`` of every hdfs:// file a WebHDFS listing
+        #: returned (resume compares them, see :func:`mrlinreg.driver.lifecycle.input_stamps`)
+        self.stamps = {}
 
     def _web(self, path) -> bool:
         return self.webhdfs is not None and urlparse(path).scheme == "hdfs"
@@ -120,6 +123,7 @@ class FileSystem:
         if status is None:
             return []
         if status["type"] == "FILE":
+            self.stamps[path] = [status.get("length"), status.get("modificationTime")]
             return [path]
         found, todo = [], [parsed.path.rstrip("/") or "/"]
         while todo:
@@ -132,6 +136,7 @@ class FileSystem:
                     todo.append(child)
                 else:
                     found.append(prefix + child)
+                    self.stamps[prefix + child] = [st.get("length"), st.get("modificationTime")]
         return sorted(found)
 
     def _web_head(self, path, nbytes) -> bytes:

@@ -20,6 +20,7 @@ import sys
 
 from mrlinreg.cli import args as cli_args
 from mrlinreg.cli import commands, plot
+from mrlinreg.driver.interrupt import Interrupted, handling_signals
 from mrlinreg.jobs.linreg_pass import MRLinRegPass
 from mrlinreg.jobs.predict import MRPredict
 
@@ -89,7 +90,15 @@ def main(argv=None, prog="mrlinreg", sub_prog=None) -> int:
     rest = argv[argv.index(ns.command) + 1:]
     inputs = list(getattr(ns, "args", []) or [])
     mrjob_args = cli_args.mrjob_args(rest, inputs, *ns.adders) if ns.adders else []
-    return ns.handler(ns, inputs, mrjob_args, ns.subparser)
+    try:
+        with handling_signals():
+            return ns.handler(ns, inputs, mrjob_args, ns.subparser)
+    except Interrupted as exc:
+        # the driver's task processes and YARN application are stopped, the lock released
+        hint = (" (the run continues from its last snapshot with --resume)"
+                if ns.command in ("train", "pipeline") else "")
+        print(f"error: interrupted by {exc.name}: stopped{hint}", file=sys.stderr, flush=True)
+        return exc.exit_status
 
 
 def command(argv=None) -> int:

@@ -17,8 +17,9 @@ the last snapshot is written once more with ``run.finished = 1``: a finished run
 is a model version, not something to resume.
 
 Each snapshot also carries ``run.passes``, the MapReduce passes of the run so far
-(across resumes), and the run's context ``run.input_stamps``: each local input
-file's size and modification time when the run started.  A resume refuses when
+(across resumes), and the run's context ``run.input_stamps``: each input file's
+size and modification time when the run started (local files, and ``hdfs://``
+files from their WebHDFS listing).  A resume refuses when
 they changed (the context's moments would describe other data).  When the latest
 snapshot is corrupt or its file was deleted, resume falls back to the newest
 intact snapshot of the model (with a warning).
@@ -43,12 +44,21 @@ from mrlinreg.storage.snapshot_format import Snapshot, utc_now
 log = logging.getLogger(__name__)
 
 
-def input_stamps(files) -> dict:
-    """``{path: [size, mtime_ns]}`` of the local input files (remote ones are not
-    stamped: listing 5,000 part files' times costs more than it protects)."""
+def input_stamps(files, fs=None) -> dict:
+    """``{path: [size, mtime]}`` of the input files.
+
+    Local files: size and ``st_mtime_ns``.  ``hdfs://`` inputs (a file or a folder):
+    length and modification time (ms) of each file under it, as the WebHDFS listing
+    that found the inputs returned them (``fs.stamps``: no extra request, even for
+    thousands of part files); inputs listed without WebHDFS are not stamped.
+    """
     out = {}
+    remote_stamps = getattr(fs, "stamps", None) or {}
     for path in files:
         if is_remote(path):
+            folder = path.rstrip("/") + "/"
+            out.update({uri: list(stamp) for uri, stamp in remote_stamps.items()
+                        if uri == path or uri.startswith(folder)})
             continue
         try:
             st = os.stat(local_path(path))
@@ -164,14 +174,24 @@ def _history(store, model_name, run_id):
 
 
 def _check_stamps(stored, now, run_id, model_name):
+    # hdfs:// files are stamped from a WebHDFS listing: when one side had none (a run of
+    # an earlier version, or a listing through `hadoop fs`), they cannot be compared
+    if not any(is_remote(p) for p in stored) or not any(is_remote(p) for p in now):
+        stored = {p: v for p, v in stored.items() if not is_remote(p)}
+        now = {p: v for p, v in now.items() if not is_remote(p)}
     changed = sorted(p for p in set(stored) | set(now) if stored.get(p) != now.get(p))
     if changed:
-        shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5
-                                          else "")
+        def why(p):
+            if p not in now or now[p] is None:
+                return "gone"
+            if p not in stored or stored[p] is None:
+                return "new"
+            return "size or modification time differs"
+        shown = ", ".join(f"{p} ({why(p)})" for p in changed[:5]) + (
+            f" and {len(changed) - 5} more" if len(changed) > 5 else "")
         raise ResumeError(f"cannot resume run {run_id} of model {model_name!r}: the input "
-                          f"changed since the run started ({shown}: size or modification "
-                          "time differs); its statistics describe the old data. Train "
-                          "without <opt:resume>")
+                          f"changed since the run started: {shown}; its statistics describe "
+                          "the old data. Train without <opt:resume>")
 
 
 def _check_fingerprint(stored, fp, run_id, model_name):

@@ -24,6 +24,7 @@ from mrjob.step import StepFailedException
 from mrlinreg import kernels, sparkboot
 from mrlinreg.driver.progress import PassProgress, StreamingLogCapture
 from mrlinreg.driver.runners import make_runner, task_args
+from mrlinreg.driver.interrupt import new_job_tag, stopping_job
 from mrlinreg.errors import BadRowError, PassError
 from mrlinreg.jobs.linreg_pass import MRLinRegPass
 from mrlinreg.numerics.merge import DEFAULT_BUCKETS
@@ -105,8 +106,11 @@ class PassRunner:
         params.setdefault("buckets", DEFAULT_BUCKETS)  # merge keys: bounded reducer input
         fd, path = tempfile.mkstemp(prefix="params-", suffix=".json", dir=self.workdir)
         name = job_name(self.model_name, params["pass"])
+        # a YARN tag to find (and kill) the pass's application when the driver is stopped
+        tag = new_job_tag()
         args = ["--params", path, "--py-files", self.package_zip, *self.runner_args,
-                "--jobconf", f"mapreduce.job.name={name}"] + \
+                "--jobconf", f"mapreduce.job.name={name}",
+                "--jobconf", f"mapreduce.job.tags={tag}"] + \
             (["--columnar"] if "columnar" in self.extra else []) + self.job_args
         job = MRLinRegPass(args=args)
         if job.options.runner == "local":
@@ -117,7 +121,8 @@ class PassRunner:
             json.dump(params, f)
         self.passes += 1
         try:
-            with make_runner(job) as runner, StreamingLogCapture() as capture, \
+            with stopping_job(job.options.runner, tag), make_runner(job) as runner, \
+                    StreamingLogCapture() as capture, \
                     PassProgress(runner, f"pass {self.passes} ({name})", self.say,
                                  self.progress_every, capture):
                 runner.run()

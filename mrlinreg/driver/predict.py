@@ -17,6 +17,7 @@ import tempfile
 from mrjob.step import StepFailedException
 
 from mrlinreg.driver.columnar_inputs import columnar_inputs
+from mrlinreg.driver.interrupt import new_job_tag, stopping_job
 from mrlinreg.driver.inputs import input_files, listing, resolve_format
 from mrlinreg.driver.passes import build_package_zip
 from mrlinreg.driver.runners import make_runner
@@ -164,8 +165,9 @@ def score(model: ModelRecord, opts: PredictOptions, inputs, mrjob_args, fs, conf
         if design is not None:
             params["formula"] = design.to_dict()
         params_path = os.path.join(workdir, "params.json")
+        tag = new_job_tag()  # to find and kill its YARN application if we are stopped
         args = ["--params", params_path, "--py-files", build_package_zip(workdir),
-                *mrjob_args]
+                "--jobconf", f"mapreduce.job.tags={tag}", *mrjob_args]
         runner_name = MRPredict(args=list(mrjob_args)).options.runner or "inline"
         # only runners that feed the mapper the file's own lines know byte offsets
         params["offsets"] = runner_name in OFFSET_RUNNERS
@@ -175,6 +177,8 @@ def score(model: ModelRecord, opts: PredictOptions, inputs, mrjob_args, fs, conf
             args.append("--columnar")
             job_inputs = source.write_manifests(tempfile.mkdtemp(prefix="manifest-",
                                                                  dir=workdir))
+        if runner_name == "local":  # its tasks stop when this driver is gone
+            params["driver_pid"] = os.getpid()
         with open(params_path, "w") as f:
             json.dump(params, f)
         direct = (store is not None and hasattr(store, "predictions_folder")
@@ -184,7 +188,7 @@ def score(model: ModelRecord, opts: PredictOptions, inputs, mrjob_args, fs, conf
             args += ["--output-dir", folder]
         job = MRPredict(args=args + job_inputs)
         try:
-            with make_runner(job) as runner:
+            with stopping_job(runner_name, tag), make_runner(job) as runner:
                 runner.run()
                 if folder:
                     store.register_predictions(model.run_id, batch, folder)

@@ -97,7 +97,7 @@ def train_model(opts: TrainOptions, inputs, mrjob_args, fs, config, progress=Non
         timeout = None if opts.wait else RESUME_LOCK_WAIT_S
         with model_lock(config, opts.model_name, wait=wait, timeout=timeout), \
                 open_snapshot_store(config) as snapshots:
-            stamps = input_stamps(data.inputs)
+            stamps = input_stamps(data.inputs, fs)
             resume = load_resume(snapshots, opts.model_name, fingerprint, stamps,
                                  warn=lambda m: progress.say(f"warning: {m}")) \
                 if opts.resume else None

@@ -33,6 +33,7 @@ from mrlinreg import columnar
 from mrlinreg.design import Design
 from mrlinreg.chunks import drop_header_lines, line_starts, parse_chunk, read_chunks
 from mrlinreg.parsing import RowFormat, split_columns
+from mrlinreg.jobs.linreg_pass import exit_with_driver
 from mrlinreg.records import prediction_lines
 
 
@@ -61,6 +62,7 @@ class MRPredict(MRJob):
     def mapper_init(self):
         with open(self.options.params) as f:
             params = json.load(f)
+        exit_with_driver(params.get("driver_pid"))  # -r local: stop when the driver is gone
         default = RowFormat.from_dict(params["format"])
         self.input_file = jobconf_from_env("mapreduce.map.input.file", "")
         self.fmt = default.for_file(self.input_file)
