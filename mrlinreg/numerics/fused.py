@@ -293,7 +293,8 @@ class FusedContext:
     R: np.ndarray
 
 
-def context_from_fused(acc: FusedAccumulator, fit_intercept: bool, standardize: bool) -> FusedContext:
+def context_from_fused(acc: FusedAccumulator, fit_intercept: bool,
+                       standardize: bool) -> FusedContext:
     """Moments, standardisation and the working-space R factor from a merged partial.
 
     ``shift, scale = standardization(mean, std, rms, ...)`` of the merged

@@ -164,11 +164,12 @@ def test_pipeline_command_ingests_trains_publishes_and_predicts(tmp_path):
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = command(["pipeline", "--upload-to", str(tmp_path / "lake"), "--predict",
-                        str(src / "b.csv"), "--model-name", "pipe", "--solver", "qr", str(src)])
+                        str(src / "b.csv"), "--model-name", "pipe", "--solver", "qr",
+                        "--summary-mae", str(src)])  # MAE: one more pass, asked for
     assert code == 0, err.getvalue()
     assert (tmp_path / "lake" / "incoming" / "a.csv").exists()
     rec = json.loads(out.getvalue())
-    assert rec["summary"] is not None and rec["n_rows"] == 500
+    assert rec["summary"] is not None and rec["n_rows"] == 500 and rec["passes"] == 2
     from mrlinreg.config import load_config
     from mrlinreg.storage.factory import open_results_store, open_snapshot_store
 
