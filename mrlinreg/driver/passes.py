@@ -50,6 +50,13 @@ def build_package_zip(dest_dir: str) -> str:
     return path
 
 
+def _merge_keys(params) -> int:
+    """Merge keys of a pass: many for O(d^2) partials (R factors, Hessians), so no reducer
+    call takes them all; one for the small ones (each key may cost a reduce task)."""
+    big = params["pass"] in ("fused", "tsqr") or params.get("hessian")
+    return DEFAULT_BUCKETS if big else 1
+
+
 def _runner_args(options) -> list:
     """Switches a runner needs for these jobs.  ``-r spark``: the compat layer in the
     Pythons spark-submit starts (:mod:`mrlinreg.sparkboot`), and each task told its
@@ -81,7 +88,7 @@ class PassRunner:
 
     def run(self, params: dict) -> PassResult:
         params = dict(params, block_rows=self.block_rows, on_bad_row=self.on_bad_row)
-        params.setdefault("buckets", DEFAULT_BUCKETS)  # merge keys: bounded reducer input
+        params.setdefault("buckets", _merge_keys(params))
         fd, path = tempfile.mkstemp(prefix="params-", suffix=".json", dir=self.workdir)
         args = ["--params", path, "--py-files", self.package_zip, *self.runner_args] + \
             self.job_args
