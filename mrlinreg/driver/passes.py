@@ -60,6 +60,13 @@ def job_name(model_name, pass_kind: str) -> str:
     return " ".join(["mrlinreg"] + ([model_name] if model_name else []) + [pass_kind])
 
 
+def _merge_keys(params) -> int:
+    """Merge keys of a pass: many for O(d^2) partials (R factors, Hessians), so no reducer
+    call takes them all; one for the small ones (each key may cost a reduce task)."""
+    big = params["pass"] in ("fused", "tsqr") or params.get("hessian")
+    return DEFAULT_BUCKETS if big else 1
+
+
 def _runner_args(options) -> list:
     """Switches a runner needs for these jobs.  ``-r spark``: the compat layer in the
     Pythons spark-submit starts (:mod:`mrlinreg.sparkboot`), and each task told its
@@ -103,7 +110,7 @@ class PassRunner:
     def run(self, params: dict) -> PassResult:
         params = dict(params, block_rows=self.block_rows, on_bad_row=self.on_bad_row,
                       **self.extra)
-        params.setdefault("buckets", DEFAULT_BUCKETS)  # merge keys: bounded reducer input
+        params.setdefault("buckets", _merge_keys(params))
         fd, path = tempfile.mkstemp(prefix="params-", suffix=".json", dir=self.workdir)
         name = job_name(self.model_name, params["pass"])
         # a YARN tag to find (and kill) the pass's application when the driver is stopped
