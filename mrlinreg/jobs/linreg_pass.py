@@ -218,10 +218,17 @@ class MRLinRegPass(MRJob):
             elif where is not None:
                 self.first_bad["line"] = where
             return
-        fold_block(self.acc, self.params["pass"], X, y)
+        folds = None
         if self.folds is not None and chunk is not None:
             folds = kernels.chunk_folds(chunk, bad, self.folds.n_folds)
-            self.folds.add(X, y, folds if keep is None else folds[keep])
+            folds = folds if keep is None else folds[keep]
+        # blocks of block_rows rows, whatever the chunk size: the sums then see the same
+        # blocks from a text chunk as from columnar batches (identical bits)
+        b = self.block_rows
+        for s in range(0, len(y), b):
+            fold_block(self.acc, self.params["pass"], X[s:s + b], y[s:s + b])
+            if folds is not None:
+                self.folds.add(X[s:s + b], y[s:s + b], folds[s:s + b])
 
     def _design(self, X, y):
         """The design transform of the pass (``design: {"degree": K}``: powers 1..K of
