@@ -47,12 +47,9 @@ def _copy_split(src, dest, size: int) -> int:
 
 class ChunkSplitMixin:
     """For mrjob's simulated runners: uncompressed input split by byte copies instead of
-    lines, into one split per core (mrjob makes two: each task costs about half a second of
-    interpreter start and imports, more than parsing a 70 MB split)."""
-
-    def _pick_mapper_split_size(self, input_paths, step_num):
-        size = super()._pick_mapper_split_size(input_paths, step_num)
-        return size * 2 if step_num == 0 and size else size
+    lines, at the split size the runner picks (the local runner: one split per core where
+    mrjob makes two, since each task process costs about half a second of interpreter
+    start and imports, more than parsing a 70 MB split)."""
 
     def _split_mapper_input(self, input_paths, step_num):
         input_paths = list(input_paths)
@@ -81,7 +78,12 @@ class ChunkSplitMixin:
 
 
 class ChunkSplitLocalRunner(ChunkSplitMixin, LocalMRJobRunner):
-    """``-r local`` with :class:`ChunkSplitMixin`."""
+    """``-r local`` with :class:`ChunkSplitMixin`, one split per core (inline tasks run
+    in-process, so there the split count stays mrjob's and so do the sums' groupings)."""
+
+    def _pick_mapper_split_size(self, input_paths, step_num):
+        size = super()._pick_mapper_split_size(input_paths, step_num)
+        return size * 2 if step_num == 0 and size else size
 
 
 class ChunkSplitInlineRunner(ChunkSplitMixin, InlineMRJobRunner):
