@@ -69,13 +69,26 @@ def one_unit_per_task(monkeypatch):
     monkeypatch.setattr(columnar_inputs, "SPLIT_BYTES", 1)
 
 
+def _same_fit(a, b, kind, loss=False):
+    """The same blocks in the same tasks: the same partial sums.  The tasks' partials are
+    merged under keys hashed from their split's file (mrlinreg/numerics/merge.py), and a
+    CSV file and a manifest of row groups hash differently, so partials may be grouped
+    differently before the final merge: the last bit or two may differ (2e-15)."""
+    names = sorted(b["coefficients"])
+    np.testing.assert_allclose([a["coefficients"][k] for k in names],
+                               [b["coefficients"][k] for k in names], rtol=2e-15, err_msg=kind)
+    assert a["intercept"] == pytest.approx(b["intercept"], rel=2e-15, abs=1e-300)
+    if loss:
+        assert a["loss"] == pytest.approx(b["loss"], rel=2e-15)
+
+
 def _inputs(d):
     return {"csv": str(d / "train.csv"), "parquet": str(d / "train.parquet"),
             "orc": str(d / "orc")}
 
 
 @pytest.mark.parametrize("solver", ["qr", "newton"])
-def test_inline_csv_parquet_orc_bit_for_bit(same_rows, one_unit_per_task, solver):
+def test_inline_csv_parquet_orc_same_fit(same_rows, one_unit_per_task, solver):
     d, X, y = same_rows
     fits = {}
     for kind, path in _inputs(d).items():
@@ -89,12 +102,10 @@ def test_inline_csv_parquet_orc_bit_for_bit(same_rows, one_unit_per_task, solver
         np.testing.assert_allclose(coef_vector(rec), coef, rtol=1e-11)
         assert rec["intercept"] == pytest.approx(intercept, rel=1e-11)
     for kind in ("parquet", "orc"):
-        assert fits[kind]["coefficients"] == fits["csv"]["coefficients"], kind
-        assert fits[kind]["intercept"] == fits["csv"]["intercept"]
-        assert fits[kind]["loss"] == fits["csv"]["loss"]
+        _same_fit(fits[kind], fits["csv"], kind, loss=True)
 
 
-def test_local_runner_csv_parquet_orc_bit_for_bit(same_rows):
+def test_local_runner_csv_parquet_orc_same_fit(same_rows):
     d, X, y = same_rows
     env = dict(os.environ, MRLINREG_COLUMNAR_SPLIT_MB="0.000001")
     fits = {}
@@ -107,8 +118,7 @@ def test_local_runner_csv_parquet_orc_bit_for_bit(same_rows):
     coef, intercept = lstsq_reference(X, y)
     np.testing.assert_allclose(coef_vector(fits["parquet"]), coef, rtol=1e-11)
     for kind in ("parquet", "orc"):
-        assert fits[kind]["coefficients"] == fits["csv"]["coefficients"], kind
-        assert fits[kind]["intercept"] == fits["csv"]["intercept"]
+        _same_fit(fits[kind], fits["csv"], kind)
 
 
 def test_default_splits_agree_to_rounding(same_rows):
