@@ -59,7 +59,7 @@ def test_elastic_net_equals_sklearn_on_the_standardised_design(data, l1, l2):
     assert [f for f, c in zip(rec["features"], z_coef) if c != 0] == rec["selected_features"]
     assert all(rec["coefficients"][f] == 0.0 for f in rec["features"]
                if f not in rec["selected_features"])
-    assert rec["solver"] == "cd" and rec["strategy"] == "stats" and rec["passes"] == 1  # moments and R in one pass
+    assert rec["solver"] == "cd" and rec["strategy"] == "stats" and rec["passes"] == 1
     assert rec["converged"] is True
     # loss is the data's MSE, objective the penalised one
     resid = y - X @ ours - rec["intercept"]

@@ -50,7 +50,7 @@ def test_sandwich_summary_equals_statsmodels(hetero, cov_type):
                                  "--quiet", str(d)])
     assert code == 0, err
     _check(rec, X, y, cov_type)
-    assert rec["passes"] == 4  # moments, TSQR, residuals (MAE), the sandwich's meat
+    assert rec["passes"] == 2  # moments and R (one fused pass), the sandwich's meat
 
 
 def test_sandwich_on_the_local_runner_with_a_stats_solver(hetero):
