@@ -122,8 +122,11 @@ def _stop(proc, sig):
         _, err = proc.communicate(timeout=30)
     except subprocess.TimeoutExpired:
         proc.kill()
-        proc.communicate()
-        raise AssertionError(f"the driver did not stop within 30 s of {sig.name}")
+        try:  # bounded: an orphaned task holding the pipes must fail the test, not hang it
+            proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+        raise AssertionError(f"the driver did not stop within 30 s of {sig.name}") from None
     return proc.returncode, err, time.monotonic() - t
 
 
