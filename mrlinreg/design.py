@@ -41,7 +41,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from mrlinreg.formula import Formula, design_columns, parse_formula
-from mrlinreg.parsing import (BOM_BYTES, ParsedBlock, RowFormat, _block_bytes, clean_line,
+from mrlinreg.parsing import (ParsedBlock, RowFormat, _block_bytes, clean_line,
                               split_fields)
 
 MISSING = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "\\N")
@@ -316,18 +316,7 @@ def _reason(line, fmt: RowFormat) -> str:
 def _text(lines, delimiter: str, strip: bool) -> bytes:
     """The lines as one CSV text, as :func:`mrlinreg.parsing._block_bytes` makes it;
     without ``strip`` a trailing delimiter stays (an empty last field)."""
-    if strip:
-        return _block_bytes(lines, delimiter)
-    if isinstance(lines[0], (bytes, bytearray)):
-        data = b"\n".join(lines) + b"\n"
-    else:
-        data = ("\n".join(lines) + "\n").encode("utf-8")
-    data = data.replace(b"\r\n", b"\n")
-    if BOM_BYTES in data:
-        data = data.replace(b"\n" + BOM_BYTES, b"\n")
-        if data.startswith(BOM_BYTES):
-            data = data[len(BOM_BYTES):]
-    return data
+    return _block_bytes(lines, delimiter, strip_trailing_delimiter=strip)
 
 
 def _read(lines, fmt: RowFormat, positions: dict, numeric: set, strip: bool) -> dict:

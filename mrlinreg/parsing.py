@@ -129,9 +129,10 @@ class ParsedBlock:
     bad: list = field(default_factory=list)
 
 
-def _block_bytes(lines, delimiter: str) -> bytes:
-    """The lines as one CSV text: BOMs at line starts, ``\\r`` before line ends and one
-    trailing delimiter per line removed (three byte replacements on the whole block)."""
+def _block_bytes(lines, delimiter: str, strip_trailing_delimiter: bool = True) -> bytes:
+    """The lines as one CSV text: BOMs at line starts, ``\\r`` before line ends and (unless
+    ``strip_trailing_delimiter`` is false) one trailing delimiter per line removed (byte
+    replacements on the whole block)."""
     if isinstance(lines[0], (bytes, bytearray)):
         data = b"\n".join(lines) + b"\n"
     else:
@@ -141,6 +142,8 @@ def _block_bytes(lines, delimiter: str) -> bytes:
         data = data.replace(b"\n" + BOM_BYTES, b"\n")
         if data.startswith(BOM_BYTES):
             data = data[len(BOM_BYTES):]
+    if not strip_trailing_delimiter:
+        return data
     return data.replace(delimiter.encode("utf-8") + b"\n", b"\n")
 
 
