@@ -21,9 +21,10 @@ So this module supplies exactly those three names, and only where the real modul
 be found: ``pipes.quote`` (``shlex.quote``, which it always was),
 ``distutils.spawn.find_executable`` (``shutil.which``) and
 ``distutils.version.LooseVersion`` (re-implemented below with the same splitting and
-ordering). On Python 3.11 the real modules exist and this module installs nothing. On
-3.12, where setuptools is installed its ``distutils`` (from the ``distutils-precedence``
-hook) is found and used as is; only ``pipes`` would then be missing, in 3.13.
+ordering). On Python 3.11 the real modules exist and this module installs nothing. setuptools'
+``distutils-precedence`` hook, which would answer for ``distutils`` by importing all of
+setuptools (about a second in every map task), is taken off the import path first (see
+:func:`_bypass_setuptools_distutils`), so 3.12 and 3.13 use these shims.
 
 The shims go into ``sys.modules``, so they must be in place before the first ``mrjob``
 import of the process: every job module (which mrjob runs again as
@@ -35,11 +36,13 @@ from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
+import os
 import re
 import shlex
 import shutil
 import sys
 import types
+import warnings
 
 #: names of the shim modules this process installed (empty on Python 3.11)
 SHIMMED: list[str] = []
@@ -136,7 +139,27 @@ class LooseVersion:
     __hash__ = None  # as distutils' (it defines __eq__ only)
 
 
+def _bypass_setuptools_distutils() -> None:
+    """Keep setuptools' ``distutils-precedence`` hook out of mrjob's two imports.
+
+    The hook (a finder that a ``.pth`` file puts on ``sys.meta_path`` at start-up)
+    answers ``find_spec("distutils")`` by importing setuptools itself: 0.8-1.5 s
+    (pkg_resources, packaging) in every process, every map task included.  Unless the
+    user asked for it (``SETUPTOOLS_USE_DISTUTILS=local``) or distutils is already
+    loaded, the finder is taken off ``sys.meta_path`` (it is put back by setuptools
+    itself if something imports setuptools later): Python 3.11 then uses its own
+    distutils and 3.12+ the shims below.
+    """
+    if os.environ.get("SETUPTOOLS_USE_DISTUTILS") == "local" or "distutils" in sys.modules:
+        return
+    hack = sys.modules.get("_distutils_hack")
+    finder = getattr(hack, "DISTUTILS_FINDER", None)
+    if finder is not None and finder in sys.meta_path:
+        sys.meta_path.remove(finder)
+
+
 def _install_missing() -> None:
+    _bypass_setuptools_distutils()
     if not _exists("pipes"):  # Python >= 3.13
         _install("pipes", "mrlinreg.compat's stand-in: only quote(), as mrjob uses.",
                  quote=shlex.quote)
@@ -151,4 +174,6 @@ def _install_missing() -> None:
                  LooseVersion=LooseVersion)
 
 
-_install_missing()
+with warnings.catch_warnings():  # Python 3.11's own distutils warns that it is deprecated
+    warnings.simplefilter("ignore", DeprecationWarning)
+    _install_missing()
