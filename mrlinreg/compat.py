@@ -35,11 +35,13 @@ from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
+import os
 import re
 import shlex
 import shutil
 import sys
 import types
+import warnings
 
 #: names of the shim modules this process installed (empty on Python 3.11)
 SHIMMED: list[str] = []
@@ -151,4 +153,35 @@ def _install_missing() -> None:
                  LooseVersion=LooseVersion)
 
 
+def _prefer_stdlib_distutils() -> None:
+    """Python 3.11: the standard library's ``distutils``, not setuptools' copy.
+
+    setuptools' ``distutils-precedence`` hook (a meta-path finder installed at start-up)
+    answers ``import distutils`` with ``setuptools._distutils``, which imports
+    setuptools and ``pkg_resources``: 0.2-0.5 s of every driver's start for mrjob's
+    one ``LooseVersion``, which the standard library's module has too.  The hook's
+    own switch, ``SETUPTOOLS_USE_DISTUTILS=stdlib`` (what local tasks already get:
+    ``mrlinreg.driver.runners.task_args``), is set for this process and its children,
+    so a later ``import setuptools`` agrees with it.  Nothing changes when the user
+    chose a value, when ``distutils`` is already imported, or on 3.12+ (no
+    ``distutils`` in the standard library).
+    """
+    if sys.version_info >= (3, 12) or "distutils" in sys.modules or \
+            os.environ.get("SETUPTOOLS_USE_DISTUTILS", "local") != "local":
+        return
+    hook = sys.modules.get("_distutils_hack")
+    finder = getattr(hook, "DISTUTILS_FINDER", None)
+    if finder is not None and finder in sys.meta_path:
+        sys.meta_path.remove(finder)
+    os.environ["SETUPTOOLS_USE_DISTUTILS"] = "stdlib"
+    with warnings.catch_warnings():  # 3.11 warns on import; mrjob's import finds it here
+        warnings.filterwarnings("ignore", "The distutils package is deprecated",
+                                DeprecationWarning)
+        try:
+            import distutils  # noqa: F401
+        except ImportError:  # a Python built without it: the shims below stand in
+            pass
+
+
+_prefer_stdlib_distutils()
 _install_missing()

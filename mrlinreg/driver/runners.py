@@ -12,15 +12,26 @@ manifests go through mrjob's own code.
 
 from __future__ import annotations
 
+import getpass
+import json
+import logging
 import os
+import posixpath
+import re
+import shutil
 import sys
+import tempfile
 
 from mrjob.cat import decompress, is_compressed
 from mrjob.hadoop import HadoopJobRunner
 from mrjob.inline import InlineMRJobRunner
 from mrjob.local import LocalMRJobRunner
+from mrjob.parse import is_uri
 
+from mrlinreg.driver.shipping import HdfsFileCache, cache_home, cached_zip
 from mrlinreg.driver.webhdfs_fs import webhdfs_first
+
+log = logging.getLogger(__name__)
 
 COPY_BYTES = 8 << 20
 
@@ -92,12 +103,60 @@ class ChunkSplitInlineRunner(ChunkSplitMixin, InlineMRJobRunner):
 
 UBER_KEY = "mapreduce.job.ubertask.enable"
 UBER_MAX_BYTES = 128 << 20  # one HDFS block: YARN's own default limit for an uber job
-_HADOOP_VERSIONS = {}  # hadoop binary -> its version: `hadoop version` is a JVM per runner
+_HADOOP_VERSIONS = {}  # hadoop binary -> its version: `hadoop version` is a JVM
+_STREAMING_JAR_VERSION = re.compile(r"hadoop-streaming-(\d+(?:\.\d+)+)(?:[-.][^/]*)?\.jar$")
+VERSION_CACHE = "hadoop-versions.json"
+
+
+def _version_from_jar(jar) -> str | None:
+    """A Hadoop install's version from its streaming jar's name (``hadoop-streaming-3.4.2.jar``):
+    the jar ships with the install, so it is the version ``hadoop version`` prints."""
+    m = _STREAMING_JAR_VERSION.search(posixpath.basename(jar or ""))
+    return m.group(1) if m else None
+
+
+def _bin_key(hadoop_bin) -> str:
+    """What ``hadoop version`` depends on: the binary (path, size, time) and HADOOP_HOME."""
+    parts = list(hadoop_bin)
+    exe = shutil.which(hadoop_bin[0]) if hadoop_bin else None
+    if exe:
+        st = os.stat(exe)
+        parts += [exe, str(st.st_size), str(st.st_mtime_ns)]
+    parts.append(os.environ.get("HADOOP_HOME", ""))
+    return "\0".join(parts)
+
+
+def cached_hadoop_version(hadoop_bin, ask) -> str:
+    """``ask()`` (the ``hadoop version`` JVM) once per binary: the answer is kept on disk
+    (:func:`mrlinreg.driver.shipping.cache_home`), keyed by :func:`_bin_key`."""
+    path = os.path.join(cache_home(), VERSION_CACHE)
+    key = _bin_key(hadoop_bin)
+    try:
+        with open(path) as f:
+            known = json.load(f)
+    except (OSError, ValueError):
+        known = {}
+    if isinstance(known.get(key), str):
+        return known[key]
+    version = ask()
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+        with os.fdopen(fd, "w") as f:
+            json.dump(dict(known, **{key: version}), f)
+        os.replace(tmp, path)
+    except OSError:  # no cache: asked again next time
+        pass
+    return version
 
 
 class WebHDFSHadoopRunner(HadoopJobRunner):
     """``-r hadoop`` with mrjob's ``hdfs://`` file calls over WebHDFS
-    (:mod:`mrlinreg.driver.webhdfs_fs`) and ``hadoop version`` asked once per process.
+    (:mod:`mrlinreg.driver.webhdfs_fs`), no ``hadoop version`` JVM (the version from the
+    streaming jar's name, else asked once per binary and kept on disk), and the files every
+    pass ships (package zips, job script, setup wrapper) taken from a content-addressed
+    HDFS folder (:class:`~mrlinreg.driver.shipping.HdfsFileCache`): uploaded once, not
+    twice per pass.
 
     ``webhdfs`` is an ``hdfs`` library client (class attribute, set by :func:`make_runner`).
     """
@@ -138,10 +197,95 @@ class WebHDFSHadoopRunner(HadoopJobRunner):
         return super()._run_hadoop(hadoop_args, env, record_callback)
 
     def get_hadoop_version(self):
-        key = tuple(self.get_hadoop_bin())
+        bin_ = self.get_hadoop_bin()
+        key = tuple(bin_)
         if key not in _HADOOP_VERSIONS:
-            _HADOOP_VERSIONS[key] = super().get_hadoop_version()
+            _HADOOP_VERSIONS[key] = (
+                _version_from_jar(self.get_hadoop_streaming_jar()) or
+                cached_hadoop_version(bin_, super().get_hadoop_version))
+        # mrjob's `hadoop fs` (behind WebHDFS) asks for it too, before some calls
+        self.fs.hadoop._hadoop_version = _HADOOP_VERSIONS[key]
         return _HADOOP_VERSIONS[key]
+
+    # --- shipped files from the content-addressed cache ---------------------------------
+
+    def _file_cache(self):
+        if getattr(self, "_files_cache", None) is None:
+            user = getattr(self.webhdfs, "user", None) or getpass.getuser()
+            self._files_cache = HdfsFileCache(self.webhdfs, f"/user/{user}/mrlinreg/cache")
+        return self._files_cache
+
+    def _shared_files(self):
+        """Local files every pass ships alike: py_files (zips), the job script, setup
+        wrapper scripts.  Per-pass files (``--params``) keep mrjob's per-job upload."""
+        paths = set(self._py_files()) | {self._script_path}
+        if not self._setup:  # then the wrappers hold no job key (see _setup_cmd_content)
+            paths |= {self._setup_wrapper_script_path, self._manifest_setup_script_path}
+        return {p for p in paths if p and not is_uri(p)}
+
+    def _setup_cmd_content(self, setup):
+        """mrjob's setup lines, without its file lock when the only setup is putting
+        py_files on ``PYTHONPATH``: the lock (a file named after the job, taken by a
+        ``python -c`` in every task) serialises setup commands such as ``make``; exports
+        need none.  So the wrapper is the same for every job (cached in HDFS) and a
+        task starts one Python, not two."""
+        lines = super()._setup_cmd_content(setup)
+        if self._setup:
+            return lines
+        lock = ("# obtain exclusive file lock", "# release exclusive file lock")
+        return [line for line in lines
+                if not (line in lock or line.startswith("exec 9>") or "flock(9" in line)]
+
+    def _cached_uri(self, path, name):
+        uris = getattr(self, "_cached_uris", None)
+        if uris is None:
+            return None
+        return uris.get((path, name))
+
+    def _dest_in_wd_mirror(self, path, name):
+        return self._cached_uri(path, name) or super()._dest_in_wd_mirror(path, name)
+
+    def _copy_file_to_wd_mirror(self, path, name):
+        if self._cached_uri(path, name) is None:
+            super()._copy_file_to_wd_mirror(path, name)
+
+    def _add_job_files_for_upload(self):
+        # mrjob also puts py_files into the job's files/ folder, which only Spark steps
+        # read; streaming tasks get them through the working dir (-files)
+        if self._has_spark_steps():
+            super()._add_job_files_for_upload()
+
+    def _upload_local_files(self):
+        """Shared files into the HDFS cache (those already there: no upload), the rest as
+        mrjob does.  Any failure of the cache: mrjob's own per-job uploads."""
+        self._cached_uris = {}
+        if self.webhdfs is not None:
+            try:
+                cache = self._file_cache()
+                shared = self._shared_files()
+                for name, path in sorted(self._working_dir_mgr.name_to_path("file").items()):
+                    if path in shared:
+                        self._cached_uris[(path, name)] = \
+                            "hdfs://" + cache.ensure(path, name)
+            except Exception as e:  # WebHDFS gone, no permission: upload per job
+                log.warning("shared file cache in HDFS not used (%s)", e)
+                self._cached_uris = {}
+        self._copy_files_to_wd_mirror()
+        to_upload = self._upload_mgr.path_to_uri() if self._upload_mgr else {}
+        if to_upload:  # (mrjob makes this folder even when nothing goes into it)
+            self.fs.mkdir(self._upload_mgr.prefix)
+            for src_path, uri in to_upload.items():
+                self.fs.put(src_path, uri)
+
+    def _create_mrjob_zip(self):
+        """mrjob's zip of itself, from the local cache (deterministic, so its HDFS copy
+        is found again) rather than rebuilt in the job's temp dir."""
+        if not self._mrjob_zip_path:
+            import mrjob
+
+            self._mrjob_zip_path = cached_zip(os.path.dirname(mrjob.__file__), "mrjob",
+                                              "mrjob.zip", self._get_local_tmp_dir())
+        return self._mrjob_zip_path
 
 
 def _webhdfs_client():
