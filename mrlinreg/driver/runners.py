@@ -27,6 +27,7 @@ from mrjob.hadoop import HadoopJobRunner
 from mrjob.inline import InlineMRJobRunner
 from mrjob.local import LocalMRJobRunner
 from mrjob.parse import is_uri
+from mrjob.sim import _split_records
 
 from mrlinreg.driver.shipping import HdfsFileCache, cache_home, cached_zip
 from mrlinreg.driver.webhdfs_fs import webhdfs_first
@@ -34,6 +35,7 @@ from mrlinreg.driver.webhdfs_fs import webhdfs_first
 log = logging.getLogger(__name__)
 
 COPY_BYTES = 8 << 20
+MIN_SPLIT_BYTES = 8 << 20  # a local map task's Python start costs about this much parsing
 
 
 def _copy_split(src, dest, size: int) -> int:
@@ -88,13 +90,76 @@ class ChunkSplitMixin:
         return results
 
 
-class ChunkSplitLocalRunner(ChunkSplitMixin, LocalMRJobRunner):
-    """``-r local`` with :class:`ChunkSplitMixin`, one split per core (inline tasks run
-    in-process, so there the split count stays mrjob's and so do the sums' groupings)."""
+class TaskStartMixin:
+    """For runners whose tasks start from mrjob's setup wrapper (local and hadoop): the
+    wrapper without mrjob's lock (one Python per task, not two) and mrjob's own zip from
+    the local cache instead of rebuilt for every job."""
+
+    def _setup_cmd_content(self, setup):
+        """mrjob's setup lines, without its file lock when the only setup is putting
+        py_files on ``PYTHONPATH``: the lock (a file named after the job, taken by a
+        ``python -c`` in every task) serialises setup commands such as ``make``; exports
+        need none.  So the wrapper is the same for every job (cached in HDFS) and a
+        task starts one Python, not two."""
+        lines = super()._setup_cmd_content(setup)
+        if self._setup:
+            return lines
+        lock = ("# obtain exclusive file lock", "# release exclusive file lock")
+        return [line for line in lines
+                if not (line in lock or line.startswith("exec 9>") or "flock(9" in line)]
+
+    def _create_mrjob_zip(self):
+        """mrjob's zip of itself, from the local cache (deterministic, so its HDFS copy
+        is found again) rather than rebuilt in the job's temp dir."""
+        if not self._mrjob_zip_path:
+            import mrjob
+
+            self._mrjob_zip_path = cached_zip(os.path.dirname(mrjob.__file__), "mrjob",
+                                              "mrjob.zip", self._get_local_tmp_dir())
+        return self._mrjob_zip_path
+
+
+def local_split_size(mrjob_size: int) -> int:
+    """The local runner's map split size from mrjob's (which makes two splits per core):
+    one split per core, and none smaller than :data:`MIN_SPLIT_BYTES`."""
+    return max(mrjob_size * 2, MIN_SPLIT_BYTES)
+
+
+class ChunkSplitLocalRunner(TaskStartMixin, ChunkSplitMixin, LocalMRJobRunner):
+    """``-r local`` with :class:`ChunkSplitMixin`, one split per core but none under
+    :data:`MIN_SPLIT_BYTES` (inline tasks run in-process, so there the split count stays
+    mrjob's and so do the sums' groupings), and as many reduce tasks as the job asks for.
+
+    Each task is a new Python that imports numpy, pyarrow and mrjob: about 0.8 s of CPU,
+    more than parsing several megabytes.  mrjob's local runner makes two map splits and
+    two reduce tasks per core whatever the input's size and the job's
+    ``mapreduce.job.reduces`` (a TODO in mrjob): a 1,000-row fit on 2 cores started
+    eight Pythons (with mrjob's setup lock, see :class:`TaskStartMixin`); now two.
+    """
 
     def _pick_mapper_split_size(self, input_paths, step_num):
         size = super()._pick_mapper_split_size(input_paths, step_num)
-        return size * 2 if step_num == 0 and size else size
+        return local_split_size(size) if step_num == 0 else size
+
+    def _split_reducer_input(self, step_num):
+        reduces = self._jobconf_for_step(step_num).get("mapreduce.job.reduces")
+        try:
+            n = int(reduces)
+        except (TypeError, ValueError):
+            n = 0
+        if n < 1:
+            return super()._split_reducer_input(step_num)
+        path = self._sorted_reducer_input_path(step_num)
+        size = os.stat(path).st_size
+        dests = self._yield_split_fileobjs("reducer", step_num)
+        tasks = 0
+        with open(path, "rb") as src:  # split at key changes, as mrjob does
+            for records in _split_records(src, -(-size // n), lambda line: line.split(b"\t")[0]):
+                with next(dests) as dest:
+                    for record in records:
+                        dest.write(record)
+                tasks += 1
+        return tasks
 
 
 class ChunkSplitInlineRunner(ChunkSplitMixin, InlineMRJobRunner):
@@ -150,7 +215,7 @@ def cached_hadoop_version(hadoop_bin, ask) -> str:
     return version
 
 
-class WebHDFSHadoopRunner(HadoopJobRunner):
+class WebHDFSHadoopRunner(TaskStartMixin, HadoopJobRunner):
     """``-r hadoop`` with mrjob's ``hdfs://`` file calls over WebHDFS
     (:mod:`mrlinreg.driver.webhdfs_fs`), no ``hadoop version`` JVM (the version from the
     streaming jar's name, else asked once per binary and kept on disk), and the files every
@@ -223,19 +288,6 @@ class WebHDFSHadoopRunner(HadoopJobRunner):
             paths |= {self._setup_wrapper_script_path, self._manifest_setup_script_path}
         return {p for p in paths if p and not is_uri(p)}
 
-    def _setup_cmd_content(self, setup):
-        """mrjob's setup lines, without its file lock when the only setup is putting
-        py_files on ``PYTHONPATH``: the lock (a file named after the job, taken by a
-        ``python -c`` in every task) serialises setup commands such as ``make``; exports
-        need none.  So the wrapper is the same for every job (cached in HDFS) and a
-        task starts one Python, not two."""
-        lines = super()._setup_cmd_content(setup)
-        if self._setup:
-            return lines
-        lock = ("# obtain exclusive file lock", "# release exclusive file lock")
-        return [line for line in lines
-                if not (line in lock or line.startswith("exec 9>") or "flock(9" in line)]
-
     def _cached_uri(self, path, name):
         uris = getattr(self, "_cached_uris", None)
         if uris is None:
@@ -276,16 +328,6 @@ class WebHDFSHadoopRunner(HadoopJobRunner):
             self.fs.mkdir(self._upload_mgr.prefix)
             for src_path, uri in to_upload.items():
                 self.fs.put(src_path, uri)
-
-    def _create_mrjob_zip(self):
-        """mrjob's zip of itself, from the local cache (deterministic, so its HDFS copy
-        is found again) rather than rebuilt in the job's temp dir."""
-        if not self._mrjob_zip_path:
-            import mrjob
-
-            self._mrjob_zip_path = cached_zip(os.path.dirname(mrjob.__file__), "mrjob",
-                                              "mrjob.zip", self._get_local_tmp_dir())
-        return self._mrjob_zip_path
 
 
 def _webhdfs_client():
