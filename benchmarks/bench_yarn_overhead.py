@@ -3,6 +3,7 @@
     eval "$(python -m mrlinreg.cluster env)"
     flock -s /work/cluster.lock python benchmarks/bench_yarn_overhead.py [--repeat 3]
         [--rows 20000] [--features 10] [--variant qr --variant summary] [--json FILE]
+        [--root before=/path/to/old/checkout --root after=.]
 
 Writes one small CSV into HDFS (over WebHDFS), then runs ``jobs/linreg.py -r hadoop
 --solver qr`` (variant ``qr``) and ``... --summary`` (variant ``summary``) on it REPEAT
@@ -60,9 +61,10 @@ exit $rc
 
 # --- the probe: runs inside the fit's process --------------------------------------------
 
-def probe(log_path, argv):
+def probe(log_path, root, argv):
     t_probe = time.time()
     events = {"probe_start": t_probe, "webhdfs": [], "uploads": [], "zips": []}
+    linreg = os.path.join(root, "jobs", "linreg.py")
 
     import atexit
 
@@ -72,10 +74,11 @@ def probe(log_path, argv):
             json.dump(events, f)
 
     atexit.register(dump)
-    sys.path.insert(0, ROOT)
+    sys.path.insert(0, root)
     import mrlinreg.cli.main  # noqa: F401  (the driver's own imports)
 
     events["imported"] = time.time()
+    events["package"] = os.path.dirname(mrlinreg.cli.main.__file__)
     import hdfs.client
 
     def timed(name, fn, into):
@@ -102,11 +105,11 @@ def probe(log_path, argv):
     from mrlinreg.driver import passes
 
     passes.build_package_zip = timed("zip", passes.build_package_zip, events["zips"])
-    sys.argv = [LINREG] + argv
+    sys.argv = [linreg] + argv
     import runpy
 
     try:
-        runpy.run_path(LINREG, run_name="__main__")
+        runpy.run_path(linreg, run_name="__main__")
     except SystemExit as e:
         events["status"] = e.code
         raise
@@ -143,7 +146,7 @@ def importtime_summary(stderr_text):
     return total, heavy
 
 
-def one_run(args, variant, input_uri, yarn_url, hadoop_real, tmp, importtime):
+def one_run(args, root, variant, input_uri, yarn_url, hadoop_real, tmp, importtime):
     marker = f"speedbench{uuid.uuid4().hex[:8]}"
     hlog = os.path.join(tmp, f"{marker}.hadoop.log")
     wrapper = os.path.join(tmp, f"{marker}.hadoop")
@@ -157,7 +160,7 @@ def one_run(args, variant, input_uri, yarn_url, hadoop_real, tmp, importtime):
         fit_args.append("--summary")
     fit_args += list(args.fit_arg or []) + [input_uri]
     cmd = [sys.executable] + (["-X", "importtime"] if importtime else []) + \
-        [os.path.abspath(__file__), "--probe", plog, "--"] + fit_args
+        [os.path.abspath(__file__), "--probe", plog, root, "--"] + fit_args
     load0 = os.getloadavg()[0]
     since = int(time.time() * 1000) - 1000
     t0 = time.time()
@@ -166,6 +169,7 @@ def one_run(args, variant, input_uri, yarn_url, hadoop_real, tmp, importtime):
     if p.returncode != 0:
         sys.exit(f"fit failed ({p.returncode}):\n{p.stderr[-3000:]}")
     ev = json.load(open(plog))
+    assert ev["package"].startswith(os.path.abspath(root)), (ev["package"], root)
     calls = []
     if os.path.exists(hlog):
         for line in open(hlog):
@@ -243,7 +247,7 @@ def report(variant, runs):
 
 def main():
     if len(sys.argv) > 2 and sys.argv[1] == "--probe":
-        return probe(sys.argv[2], sys.argv[4:])
+        return probe(sys.argv[2], sys.argv[3], sys.argv[5:])
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--rows", type=int, default=20000)
@@ -252,8 +256,12 @@ def main():
     ap.add_argument("--no-importtime", action="store_true")
     ap.add_argument("--fit-arg", action="append", help="more fit arguments (repeatable)")
     ap.add_argument("--json", help="write every run's figures here")
+    ap.add_argument("--root", action="append", metavar="LABEL=DIR",
+                    help="a source tree to run (repeatable: runs alternate between trees, "
+                    "e.g. before=/tmp/old after=.); default: this checkout")
     a = ap.parse_args()
     variants = a.variant or ["qr", "summary"]
+    roots = [r.split("=", 1) for r in (a.root or [f"this={ROOT}"])]
     sys.path.insert(0, ROOT)
     import numpy as np
     from hdfs import InsecureClient
@@ -281,15 +289,25 @@ def main():
     try:
         for i in range(a.repeat):
             for v in variants:
-                r = one_run(a, v, f"{fs_url}{base}/data.csv", yarn_url, hadoop_real, tmp,
-                            importtime=not a.no_importtime)
-                results.setdefault(v, []).append(r)
-                print(f"run {i + 1} {v}: wall {r['wall']:.1f} s, outside YARN "
-                      f"{r['outside']:.1f} s, load {r['load']:.1f}", flush=True)
+                for label, root in roots:
+                    r = one_run(a, root, v, f"{fs_url}{base}/data.csv", yarn_url, hadoop_real,
+                                tmp, importtime=not a.no_importtime)
+                    results.setdefault(f"{label} {v}", []).append(r)
+                    print(f"run {i + 1} {label} {v}: wall {r['wall']:.1f} s, outside YARN "
+                          f"{r['outside']:.1f} s, {r['apps']} application(s), hadoop calls "
+                          f"{r['hadoop_calls']}, load {r['load']:.1f}", flush=True)
     finally:
         client.delete(base, recursive=True)
     for v, runs in results.items():
         report(v, runs)
+    if len(roots) == 2:
+        print("\n### ratios of medians (first tree / second tree)")
+        for v in variants:
+            a_runs, b_runs = (results[f"{label} {v}"] for label, _ in roots)
+            for key in ("wall", "outside", "python", "jar", "driver_rest"):
+                ma = statistics.median(r[key] for r in a_runs)
+                mb = statistics.median(r[key] for r in b_runs)
+                print(f"{v} {key}: {ma:.1f} s / {mb:.1f} s = {ma / mb if mb else float('inf'):.2f}x")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f, indent=1)
