@@ -92,12 +92,12 @@ def probe(log_path, root, argv):
 
     orig_request = hdfs.client.Client._request
 
-    def request(self, method, url, strict=True, **params):
+    def request(self, method, url, **kwargs):
         t = time.time()
         try:
-            return orig_request(self, method, url, strict, **params)
+            return orig_request(self, method, url, **kwargs)
         finally:
-            op = params.get("params", {}).get("op", method)
+            op = (kwargs.get("params") or {}).get("op", method)
             events["webhdfs"].append([op, t, time.time()])
 
     hdfs.client.Client._request = request
@@ -164,7 +164,10 @@ def one_run(args, root, variant, input_uri, yarn_url, hadoop_real, tmp, importti
     load0 = os.getloadavg()[0]
     since = int(time.time() * 1000) - 1000
     t0 = time.time()
-    p = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp)
+    env = dict(os.environ, MRLINREG_STATE_DIR=os.path.join(tmp, "state"))
+    if args.cluster_mode:  # the run's lock in ZooKeeper, its snapshots in HBase
+        env["MRLINREG_MODE"] = "cluster"
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp, env=env)
     t_end = time.time()
     if p.returncode != 0:
         sys.exit(f"fit failed ({p.returncode}):\n{p.stderr[-3000:]}")
@@ -254,6 +257,8 @@ def main():
     ap.add_argument("--features", type=int, default=10)
     ap.add_argument("--variant", action="append", choices=["qr", "summary"])
     ap.add_argument("--no-importtime", action="store_true")
+    ap.add_argument("--cluster-mode", action="store_true",
+                    help="MRLINREG_MODE=cluster: ZooKeeper lock, HBase snapshots")
     ap.add_argument("--fit-arg", action="append", help="more fit arguments (repeatable)")
     ap.add_argument("--json", help="write every run's figures here")
     ap.add_argument("--root", action="append", metavar="LABEL=DIR",
@@ -261,7 +266,8 @@ def main():
                     "e.g. before=/tmp/old after=.); default: this checkout")
     a = ap.parse_args()
     variants = a.variant or ["qr", "summary"]
-    roots = [r.split("=", 1) for r in (a.root or [f"this={ROOT}"])]
+    roots = [(label, os.path.abspath(d)) for label, d in
+             (r.split("=", 1) for r in (a.root or [f"this={ROOT}"]))]
     sys.path.insert(0, ROOT)
     import numpy as np
     from hdfs import InsecureClient
