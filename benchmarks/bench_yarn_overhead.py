@@ -102,6 +102,16 @@ def probe(log_path, root, argv):
 
     hdfs.client.Client._request = request
     hdfs.client.Client.upload = timed("upload", hdfs.client.Client.upload, events["uploads"])
+    import mrjob.hadoop
+
+    events["jar_lines"] = []
+    orig_record = mrjob.hadoop._log_record_from_hadoop
+
+    def record(rec):  # each log line of `hadoop jar`, when the driver read it
+        events["jar_lines"].append([time.time(), str(rec.get("message", ""))[:160]])
+        return orig_record(rec)
+
+    mrjob.hadoop._log_record_from_hadoop = record
     from mrlinreg.driver import passes
 
     passes.build_package_zip = timed("zip", passes.build_package_zip, events["zips"])
@@ -200,6 +210,13 @@ def one_run(args, root, variant, input_uri, yarn_url, hadoop_real, tmp, importti
         am_wait += launch - started
         after += e - finished
     r.update(jar_before=before, yarn=inside, am_launch=am_wait, jar_after=after)
+    # inside the client's "before": JVM start to its first log line, then to the
+    # "Submitted application" line (staging files, job submission)
+    lines = ev.get("jar_lines", [])
+    first = lines[0][0] if lines else None
+    submitted = next((t for t, m in lines if "Submitted application" in m), None)
+    r["jar_first_line"] = sum(first - s for _, s, _ in jars[:1]) if first else 0.0
+    r["jar_submitted"] = sum(submitted - s for _, s, _ in jars[:1]) if submitted else 0.0
     # the driver's own Python after the imports: everything not in a hadoop call, a
     # WebHDFS request or the zip (WebHDFS requests inside an upload counted once)
     upload_reqs = sum(e - s for op, s, e in ev["webhdfs"] if op in ("CREATE", "PUT"))
@@ -223,6 +240,8 @@ ROWS = [
     ("hadoop_other", "hadoop CLI calls other than jar"),
     ("jar", "hadoop jar (client JVM + application)"),
     ("jar_before", "  jar start -> application started (JVM, submission)"),
+    ("jar_first_line", "    jar start -> its first log line (JVM start, config)"),
+    ("jar_submitted", "    jar start -> 'Submitted application' line"),
     ("am_launch", "  application started -> AM launched"),
     ("yarn", "  inside YARN (RM start -> finish)"),
     ("jar_after", "  application finished -> jar client exit"),
