@@ -223,10 +223,12 @@ class WebHDFSHadoopRunner(TaskStartMixin, HadoopJobRunner):
     HDFS folder (:class:`~mrlinreg.driver.shipping.HdfsFileCache`): uploaded once, not
     twice per pass.
 
-    ``webhdfs`` is an ``hdfs`` library client (class attribute, set by :func:`make_runner`).
+    ``webhdfs`` is an ``hdfs`` library client and ``hdfs_user`` its user (class attributes,
+    set by :func:`make_runner`).
     """
 
     webhdfs = None
+    hdfs_user = None  # the WebHDFS client's user: the shared files go under its home
 
     @property
     def fs(self):
@@ -276,7 +278,7 @@ class WebHDFSHadoopRunner(TaskStartMixin, HadoopJobRunner):
 
     def _file_cache(self):
         if getattr(self, "_files_cache", None) is None:
-            user = getattr(self.webhdfs, "user", None) or getpass.getuser()
+            user = self.hdfs_user or getpass.getuser()
             self._files_cache = HdfsFileCache(self.webhdfs, f"/user/{user}/mrlinreg/cache")
         return self._files_cache
 
@@ -331,16 +333,17 @@ class WebHDFSHadoopRunner(TaskStartMixin, HadoopJobRunner):
 
 
 def _webhdfs_client():
-    """A WebHDFS client from the configuration (``[hdfs] url``), None if it cannot be made."""
+    """A WebHDFS client from the configuration (``[hdfs] url``, ``user``) and its user;
+    (None, None) if it cannot be made."""
     try:
         from hdfs import InsecureClient
 
         from mrlinreg.config import load_config
 
         cfg = load_config().hdfs
-        return InsecureClient(cfg.url, user=cfg.user, timeout=30)
+        return InsecureClient(cfg.url, user=cfg.user, timeout=30), cfg.user
     except Exception:  # no hdfs library, a bad config: mrjob's hadoop fs does it all
-        return None
+        return None, None
 
 
 RUNNERS = {LocalMRJobRunner: ChunkSplitLocalRunner, InlineMRJobRunner: ChunkSplitInlineRunner}
@@ -364,7 +367,8 @@ def make_runner(job):
     and ``-r inline``, and :class:`WebHDFSHadoopRunner` for ``-r hadoop``."""
     cls = RUNNERS.get(job._runner_class())
     if cls is None and job._runner_class() is HadoopJobRunner:
-        client = _webhdfs_client()
+        client, user = _webhdfs_client()
         if client is not None:
-            cls = type("WebHDFSHadoopRunner", (WebHDFSHadoopRunner,), {"webhdfs": client})
+            cls = type("WebHDFSHadoopRunner", (WebHDFSHadoopRunner,),
+                       {"webhdfs": client, "hdfs_user": user})
     return cls(**job._runner_kwargs()) if cls else job.make_runner()
