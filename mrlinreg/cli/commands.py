@@ -22,7 +22,6 @@ from mrlinreg.driver.train import train_model
 from mrlinreg.driver.training import Progress
 from mrlinreg.fs import FileSystem
 from mrlinreg.jobs.linreg_pass import MRLinRegPass
-from mrlinreg.numerics.summary import format_summary
 from mrlinreg.storage.factory import open_results_store
 from mrlinreg.options import PredictOptions
 
@@ -69,6 +68,8 @@ def emit(record, opts, fs, config, as_json=True) -> int:
     """Summary table, the model on stdout (first: it is never lost) as one JSON object,
     or for a person on a terminal (``as_json`` False); model file, publish."""
     if opts.summary and record.summary is not None:
+        from mrlinreg.numerics.summary import format_summary  # scipy.stats only here
+
         say(format_summary(record.summary.stats))
     data = record.to_json()
     if as_json:

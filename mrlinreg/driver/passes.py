@@ -16,7 +16,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import zipfile
 from dataclasses import dataclass
 
 from mrjob.step import StepFailedException
@@ -24,6 +23,7 @@ from mrjob.step import StepFailedException
 from mrlinreg import kernels, sparkboot
 from mrlinreg.driver.progress import PassProgress, StreamingLogCapture
 from mrlinreg.driver.runners import make_runner, task_args
+from mrlinreg.driver.shipping import cached_zip
 from mrlinreg.driver.interrupt import new_job_tag, stopping_job
 from mrlinreg.errors import BadRowError, PassError
 from mrlinreg.jobs.linreg_pass import MRLinRegPass
@@ -40,19 +40,16 @@ class PassResult:
 
 
 def build_package_zip(dest_dir: str) -> str:
-    """Zip the ``mrlinreg`` package for ``--py-files`` and return the zip's path."""
+    """The ``mrlinreg`` package zipped for ``--py-files``: its path.
+
+    Built once per content of the package (:func:`mrlinreg.driver.shipping.cached_zip`,
+    deterministic bytes, so ``-r hadoop`` uploads it once: see ``runners``); written to
+    ``dest_dir`` only when the local cache cannot be written.
+    """
     import mrlinreg
 
     root = os.path.dirname(os.path.abspath(mrlinreg.__file__))
-    path = os.path.join(dest_dir, "mrlinreg.zip")
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        for folder, dirs, files in os.walk(root):
-            dirs[:] = [d for d in dirs if d not in ("__pycache__", "cluster")]
-            for name in files:
-                if name.endswith(".py"):
-                    full = os.path.join(folder, name)
-                    zf.write(full, os.path.relpath(full, os.path.dirname(root)))
-    return path
+    return cached_zip(root, "mrlinreg", "mrlinreg.zip", dest_dir, skip_dirs=("cluster",))
 
 
 def job_name(model_name, pass_kind: str) -> str:

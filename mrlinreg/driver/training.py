@@ -32,7 +32,6 @@ from mrlinreg.numerics.lbfgs import LBFGS
 from mrlinreg.numerics.refine import Refinement, refine
 from mrlinreg.numerics.scaling import constant_columns, standardization, to_original
 from mrlinreg.numerics.solvers import SOLVERS, SolverOptions, Step
-from mrlinreg.numerics.summary import ols_summary
 from mrlinreg.options import TrainOptions
 from mrlinreg.parsing import RowFormat
 from mrlinreg.records import (DataContext, HistoryEntry, ResidualSample, Scaling, SolverState,
@@ -424,6 +423,8 @@ class TrainingRun:
             mae = self.pass_oracle.mae_at(w)
             source = "the training pass that evaluated the final weights" if mae is not None \
                 else None
+        from mrlinreg.numerics.summary import ols_summary  # scipy.stats: 1-2 s to import
+
         stats = ols_summary(
             ctx.R, ctx.n, w, shift=ctx.shift, scale=ctx.scale, fit_intercept=opts.fit_intercept,
             names=self.working_names, sum_abs_residuals=None if mae is None else mae * ctx.n,

@@ -36,13 +36,32 @@ def hdfs_csv(webhdfs, tmp_path_factory, tag):
     webhdfs.delete(base, recursive=True)
 
 
-def test_yarn_job_names_and_progress_lines(hdfs_csv, hadoop_cluster, cluster_info, tag):
+def _logging_hadoop(tmp_path, real):
+    """A ``hadoop`` that logs its subcommand, then runs the real one."""
+    log = tmp_path / "hadoop-calls"
+    wrapper = tmp_path / "hadoop"
+    wrapper.write_text(f'#!/bin/sh\necho "$1" >> "{log}"\nexec "{real}" "$@"\n')
+    wrapper.chmod(0o755)
+    return str(wrapper), log
+
+
+def test_yarn_job_names_and_progress_lines(hdfs_csv, hadoop_cluster, cluster_info, tag,
+                                           webhdfs, tmp_path):
     path, X = hdfs_csv
     env = dict(os.environ, **hadoop_cluster)
-    p = subprocess.run([sys.executable, LINREG, "-r", "hadoop", "--model-name", tag,
-                        "--solver", "qr", path], capture_output=True, text=True, env=env,
-                       cwd=ROOT, timeout=1800)
+    hadoop, calls = _logging_hadoop(tmp_path, os.path.join(env["HADOOP_HOME"], "bin", "hadoop"))
+    p = subprocess.run([sys.executable, LINREG, "-r", "hadoop", "--hadoop-bin", hadoop,
+                        "--model-name", tag, "--solver", "qr", path], capture_output=True,
+                       text=True, env=env, cwd=ROOT, timeout=1800)
     assert p.returncode == 0, p.stderr[-3000:]
+    # the only JVMs: one `hadoop jar` per pass (no `hadoop version`, no `hadoop fs`)
+    assert calls.read_text().split() == ["jar"]
+    # what the tasks ran came from the content-addressed cache in HDFS
+    from mrlinreg.driver.passes import build_package_zip
+    from mrlinreg.driver.shipping import file_sha256
+
+    cached = webhdfs.list(f"/user/{cluster_info.hdfs_user}/mrlinreg/cache")
+    assert f"{file_sha256(build_package_zip(str(tmp_path)))}-mrlinreg.zip" in cached
     record = json.loads(p.stdout)
     assert record["n_rows"] == len(X)
     assert record["intercept"] == pytest.approx(3.0, abs=1e-9)
