@@ -128,8 +128,9 @@ class Progress:
 
 
 def choose_strategy(requested: str, solver: str, p: int) -> str:
-    """``auto`` picks ``stats`` while the (p+1)^2 R factor stays small; qr is always on R."""
-    if solver in ("qr", "cd"):
+    """``auto`` picks ``stats`` while the (p+1)^2 R factor stays small; qr is always on R,
+    cd unless ``passes`` is asked for (FISTA then, :func:`penalised.fit_fista`)."""
+    if solver == "qr" or (solver == "cd" and requested != "passes"):
         return "stats"
     if requested == "auto":
         return "stats" if p <= STATS_MAX_FEATURES else "passes"
@@ -212,7 +213,7 @@ class TrainingRun:
         needs the loss's digits (it would report ``converged`` with wrong weights)."""
         opts = self.opts
         size = max(abs(mean_y), std_y)
-        on_r = opts.solver in ("qr", "cd") or (opts.solver in ("cg", "newton") and
+        on_r = opts.solver == "qr" or (opts.solver in ("cg", "newton", "cd") and
                                        choose_strategy(opts.strategy, opts.solver,
                                                        self.p) == "stats")
         if 0 < size < TINY_LABEL and not on_r:
@@ -237,7 +238,9 @@ class TrainingRun:
         R_fit = ridge.augment_r(ctx.R, ctx.n, lam, mask) if (lam > 0 and ctx.R is not None) \
             else ctx.R
         pen = None
-        if opts.solver == "cd":  # elastic net / path on R (mrlinreg.driver.penalised)
+        if opts.solver == "cd" and ctx.strategy == "passes":  # FISTA, a pass per iteration
+            pen = penalised.fit_fista(self)
+        elif opts.solver == "cd":  # elastic net / path on R (mrlinreg.driver.penalised)
             pen = penalised.fit_cd(self)
         elif opts.solver == "qr":
             w, loss, converged, iterations = self._fit_exact(R_fit)

@@ -311,7 +311,7 @@ def test_plain_run_writes_no_penalised_rows(cv_files):
 @pytest.mark.parametrize("args,needle", [
     (["--l1", "0.1", "--solver", "gd"], "--l1 needs --solver cd"),
     (["--l1", "0.1", "--solver", "qr"], "--l1 needs --solver cd"),
-    (["--l1", "0.1", "--strategy", "passes"], "needs --strategy stats"),
+    (["--path", "4", "--strategy", "passes"], "--path and --cv need the R factor"),
     (["--path", "10", "--solver", "newton"], "--path needs --solver cd"),
     (["--cv", "5", "--solver", "gd"], "--cv needs a solver on the R factor"),
     (["--cv", "5", "--solver", "cg"], "--cv needs a solver on the R factor"),
