@@ -20,6 +20,7 @@ from mrlinreg.codec import decode_arrays, encode_arrays
 from mrlinreg.design import LevelsAccumulator
 from mrlinreg.numerics import tsqr
 from mrlinreg.numerics.cv import FoldQRAccumulator, folds_of_lines
+from mrlinreg.numerics.cv_fused import FoldFusedAccumulator
 from mrlinreg.numerics.fused import FusedAccumulator
 from mrlinreg.numerics.refine import ResidualAccumulator
 from mrlinreg.numerics.reservoir import ReservoirSample, row_keys
@@ -189,6 +190,21 @@ class QRAccumulator:
 
 #: The key a pass's fold add-on is emitted and reduced under (beside ``partial``).
 FOLD_ADDON_KEY = FoldQRAccumulator.kind
+#: The single pass of ``--cv`` on R: the moments as its ``partial`` (row count, bad
+#: rows) and, as the fold add-on, one fused partial per fold
+#: (:mod:`mrlinreg.numerics.cv_fused`) whose merge is the whole data's R.
+FOLD_FUSED_PASS = "fused_cv"
+
+
+class XYMomentsAccumulator(MomentsAccumulator):
+    """:class:`MomentsAccumulator` of ``[X y]`` fed as ``add(X, y)`` (the ``fused_cv``
+    pass's own partial); it travels and merges as a plain moments partial."""
+
+    def __init__(self, d: int):
+        super().__init__(d + 1)
+
+    def add(self, X: np.ndarray, y: np.ndarray) -> None:  # noqa: D102
+        super().add(np.column_stack([X, y]))
 
 
 def fold_addon(params):
@@ -202,6 +218,8 @@ def fold_addon(params):
     k = int(params.get("cv_folds") or 0)
     if k < 2:
         return None
+    if params.get("pass") == FOLD_FUSED_PASS:  # one pass: each fold in a frame of its own
+        return FoldFusedAccumulator(k)
     from mrlinreg.codec import decode_array
 
     return FoldQRAccumulator(decode_array(params["shift"]), decode_array(params["scale"]),
@@ -243,6 +261,7 @@ def block_folds(lines, bad, n_folds):
 ACCUMULATORS = {c.kind: c for c in (MomentsAccumulator, EvaluateAccumulator, QRAccumulator,
                                      ResidualAccumulator, FusedAccumulator, FoldQRAccumulator,
                                      MeatAccumulator, LevelsAccumulator)}
+ACCUMULATORS[FoldFusedAccumulator.kind] = FoldFusedAccumulator
 
 
 def merge_partials(dicts):

@@ -2,10 +2,11 @@
 
 Called from :class:`mrlinreg.driver.training.TrainingRun` through three small hooks:
 
-* :func:`pass_params` / :func:`fold_factors`: with ``--cv K`` the TSQR pass also
-  carries the fold add-on (:func:`mrlinreg.kernels.fold_addon`): each mapper keeps
-  one R factor of ``[A y]`` per fold, ``fold = crc32(line) % K``
-  (:mod:`mrlinreg.numerics.cv`).  No extra pass.
+* :func:`pass_params` / :func:`fold_context`: with ``--cv K`` the one pass
+  (``fused_cv``) carries the fold add-on (:func:`mrlinreg.kernels.fold_addon`): each
+  mapper keeps one fused partial (moments and R in a frame of its own) per fold,
+  ``fold = crc32(line) % K`` (:mod:`mrlinreg.numerics.cv_fused`); the whole data's R
+  is their merge, and each fold's factor is moved to its frame.  One pass in all.
 * :func:`fit_cd` (``--solver cd``): the elastic net of glmnet's objective
   ``(1/2n)||y - A w||^2 + l1 ||w||_1 + (l2/2) ||w||^2`` on the standardised
   features (population standard deviations), never on the intercept, by coordinate
@@ -45,6 +46,7 @@ from mrlinreg.driver.oracles import PassOracle
 from mrlinreg.errors import TrainingError
 from mrlinreg.numerics import cv as cvnum
 from mrlinreg.numerics import enet, exact, ridge
+from mrlinreg.numerics.cv_fused import fold_context as fold_context_of
 from mrlinreg.numerics.fista import Fista
 from mrlinreg.numerics.scaling import to_original
 from mrlinreg.numerics.solvers import SolverOptions, Step
@@ -76,16 +78,21 @@ def pass_params(opts) -> dict:
     return {"cv_folds": int(opts.cv_folds)} if opts.cv_folds else {}
 
 
-def fold_factors(result, opts):
-    """``(fold_R (K, p+1, p+1), fold_n (K,))`` from the pass result (None without --cv)."""
-    if not opts.cv_folds:
-        return None, None
+def fold_context(result, opts):
+    """``(FusedContext, fold_R (K, p+1, p+1), fold_n (K,))`` from the one ``--cv`` pass.
+
+    The pass's fold add-on holds one fused partial per fold
+    (:mod:`mrlinreg.numerics.cv_fused`); their merge is the whole data's partial, and
+    each fold's factor is moved to the whole data's working frame.
+    """
     acc = (result.addons or {}).get(kernels.FOLD_ADDON_KEY)
-    if acc is None:
-        raise TrainingError("the pass returned no fold factors for cross-validation")
-    k = result.acc.R.shape[0] if result.acc.R is not None else None
-    fold_R = np.stack([np.zeros((k, k)) if R is None else R for R in acc.R])
-    return fold_R, np.asarray(acc.counts, dtype=np.int64)
+    if acc is None or acc.n == 0:
+        raise TrainingError("the pass returned no fold factors for cross-validation (is "
+                            "the input text? folds are hashed from each row's line)")
+    if acc.n != result.acc.n:
+        raise TrainingError(f"the fold factors hold {acc.n} rows but the pass read "
+                            f"{result.acc.n}: some rows were in no fold")
+    return fold_context_of(acc, opts.fit_intercept, opts.standardize)
 
 
 def _fold_list(ctx):

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mrlinreg import kernels
 from mrlinreg.codec import encode_array
 from mrlinreg.driver import penalised, robust_se
 from mrlinreg.driver.oracles import PassOracle, StatsOracle
@@ -177,7 +178,10 @@ class TrainingRun:
         strategy = choose_strategy(opts.strategy, opts.solver, self.p)
         need_r = strategy == "stats" or (opts.summary and not opts.l2)  # no OLS summary under l2
         kind = "fused" if need_r and not opts.cv_folds else "moments"
-        first = self.passes.run({"pass": kind, "format": fmt.to_dict()})
+        if need_r and opts.cv_folds:  # one pass: a fused partial per fold, merged to R
+            kind = kernels.FOLD_FUSED_PASS
+        first = self.passes.run({"pass": kind, "format": fmt.to_dict(),
+                                 **(penalised.pass_params(opts) if need_r else {})})
         bad_rows, n = first.bad_rows, first.acc.n
         n_bad = int(sum(bad_rows.values()))
         if n_bad:
@@ -193,20 +197,14 @@ class TrainingRun:
         if need_r and not opts.cv_folds:
             fc = context_from_fused(first.acc, opts.fit_intercept, opts.standardize)
             return DataContext(n, mean, m2, bad_rows, fc.shift, fc.scale, strategy, fc.R)
+        if need_r:  # --cv: R and the fold factors from the folds' partials, no more pass
+            fc, fold_R, fold_n = penalised.fold_context(first, opts)
+            return DataContext(n, fc.mean, fc.m2, bad_rows, fc.shift, fc.scale, strategy,
+                               fc.R, fold_R, fold_n)
         shift, scale = standardization(mean[:d], np.sqrt(m2 / n)[:d],
                                        np.sqrt(m2 / n + mean**2)[:d], opts.fit_intercept,
                                        opts.standardize)
-        if not need_r:
-            return DataContext(n, mean, m2, bad_rows, shift, scale, strategy, None)
-        # --cv: the fold factors are built in the whole data's shift and scale, so they
-        # need the moments first: a second pass, TSQR with the fold add-on
-        result = self.passes.run({"pass": "tsqr", "format": fmt.to_dict(),
-                                  "shift": encode_array(shift), "scale": encode_array(scale),
-                                  "fit_intercept": opts.fit_intercept,
-                                  **penalised.pass_params(opts)})
-        fold_R, fold_n = penalised.fold_factors(result, opts)
-        return DataContext(n, mean, m2, bad_rows, shift, scale, strategy, result.acc.R,
-                           fold_R, fold_n)
+        return DataContext(n, mean, m2, bad_rows, shift, scale, strategy, None)
 
     def _check_label_magnitude(self, mean_y, std_y):
         """Refuse a label so small that the loss underflows, unless the solver never

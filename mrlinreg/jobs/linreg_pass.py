@@ -57,6 +57,8 @@ def make_accumulator(params):
         return kernels.MomentsAccumulator(n_design_columns(params) + 1)
     if kind == "fused":  # moments and the R factor in one pass
         return FusedAccumulator(n_design_columns(params))
+    if kind == kernels.FOLD_FUSED_PASS:  # --cv: moments here, the R factors per fold in
+        return kernels.XYMomentsAccumulator(n_design_columns(params))  # the fold add-on
     shift, scale = decode_array(params["shift"]), decode_array(params["scale"])
     if kind == "evaluate":
         return kernels.EvaluateAccumulator(

@@ -73,7 +73,7 @@ def test_cv_path_on_yarn_published_to_hive_and_hbase(hadoop_cluster, cluster_inf
                        capture_output=True, text=True, env=env, cwd=ROOT, timeout=1800)
     assert p.returncode == 0, p.stderr[-4000:]
     rec = json.loads(p.stdout)
-    assert rec["passes"] == 2 and rec["n_rows"] == 2000 and rec["solver"] == "cd"
+    assert rec["passes"] == 1 and rec["n_rows"] == 2000 and rec["solver"] == "cd"
 
     # the same numbers as the inline runner, and as brute-force k-fold on the same folds
     code, inline, err = run_inline([*opts, "--model-name", f"enet_inline_{tag}", str(parts)])
