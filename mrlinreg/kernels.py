@@ -226,6 +226,20 @@ def fold_addon(params):
                              params["fit_intercept"], k)
 
 
+def addon_records(addon):
+    """``(key suffix, partial dict)`` records a mapper emits for its fold add-on.
+
+    The fused partials of one-pass CV travel one fold per record, under ``fold_tsqr
+    <b> <k>`` (``b`` the split's merge key): each reducer call then merges one fold's
+    partials of its merge key, and the driver at most ``B`` per fold (``K B`` in all).
+    Other add-ons are one record under ``fold_tsqr <b>``.
+    """
+    split = getattr(addon, "split_by_fold", None)
+    if split is None:
+        return [("", addon.to_dict())]
+    return [(f" {k}", part.to_dict()) for k, part in split()]
+
+
 def chunk_folds(chunk: bytes, bad, n_folds):
     """The fold of each GOOD row of a parsed chunk of whole ``\n``-ended lines, in order.
 

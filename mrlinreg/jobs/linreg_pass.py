@@ -263,8 +263,9 @@ class MRLinRegPass(MRJob):
         key = self._partial_key()
         yield key, {"acc": self.acc.to_dict(), "bad": self.bad_counts}
         if self.folds is not None:  # the same merge key: bounded reducer input here too
-            yield key.replace("partial", kernels.FOLD_ADDON_KEY, 1), \
-                {"acc": self.folds.to_dict(), "bad": {}}
+            for suffix, part in kernels.addon_records(self.folds):  # (one-pass CV: per fold)
+                yield key.replace("partial", kernels.FOLD_ADDON_KEY, 1) + suffix, \
+                    {"acc": part, "bad": {}}
 
     def _partial_key(self):
         """``partial <b>``: the merge key of this split, ``b`` a pure function of the

@@ -105,6 +105,20 @@ class FoldFusedAccumulator:
                            for k in range(n_folds)]
         return total
 
+    def split_by_fold(self):
+        """``(k, partial holding fold k only)`` for each non-empty fold: what a mapper
+        emits, one record per fold, so that a reducer call merges one fold's partials
+        (the size of a fused pass's merge) rather than K of them per mapper."""
+        if self.folds is None:
+            return []
+        out = []
+        for k, part in enumerate(self.folds):
+            if part.n:
+                alone = FoldFusedAccumulator(self.n_folds, self.d)
+                alone.folds[k] = part
+                out.append((k, alone))
+        return out
+
     def whole(self) -> FusedAccumulator:
         """The whole data's fused partial: the merge of the folds' partials."""
         if self.folds is None:

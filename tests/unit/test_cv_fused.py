@@ -149,3 +149,28 @@ def test_the_pass_wiring_carries_the_folds_as_an_add_on():
     addon = kernels.fold_addon({"pass": kernels.FOLD_FUSED_PASS, "cv_folds": K})
     addon.add(X, y, folds)
     assert kernels.merge_partials([addon.to_dict()]).n == 50
+
+
+def test_mappers_emit_one_record_per_fold_and_the_merge_is_unchanged_bit_for_bit():
+    X, y, folds = _data(300)
+    mappers = []
+    for s in range(0, 300, 75):
+        acc = kernels.fold_addon({"pass": kernels.FOLD_FUSED_PASS, "cv_folds": K})
+        acc.add(X[s:s + 75], y[s:s + 75], folds[s:s + 75])
+        mappers.append(acc)
+    records = [rec for acc in mappers for rec in kernels.addon_records(acc)]
+    assert sorted({suffix for suffix, _ in records}) == [f" {k}" for k in range(K)]
+    assert len(records) == 4 * K  # every mapper saw every fold here
+    # a reducer per (merge key, fold), then the driver: the same bits as whole records
+    by_fold = {}
+    for suffix, d in records:
+        by_fold.setdefault(suffix, []).append(d)
+    reduced = [kernels.merge_partials(ds).to_dict() for ds in by_fold.values()]
+    split = kernels.merge_partials(reduced)
+    whole = kernels.merge_partials([acc.to_dict() for acc in mappers])
+    assert json.dumps(split.to_dict(), sort_keys=True) == \
+        json.dumps(whole.to_dict(), sort_keys=True)
+    assert kernels.addon_records(FoldFusedAccumulator(K)) == []
+    # other add-ons stay one record
+    two_pass = cv.FoldQRAccumulator(np.zeros(4), np.ones(4), True, K)
+    assert [s for s, _ in kernels.addon_records(two_pass)] == [""]
