@@ -32,10 +32,9 @@ built once, with one ``shift``/``scale``): the convention of glmnet-style
 one-design CV and of the tests' brute-force reference.  (:class:`FoldQRAccumulator`
 needs that frame before the pass, hence a moments pass first; the one-pass
 route, :mod:`mrlinreg.numerics.cv_fused`, keeps each fold in a frame of its
-own and moves it to the whole data's afterwards.)  The price is a small leak of the held-out rows' moments into
-the training design, which shifts the estimated error negligibly for
-``n_k`` much larger than ``d``; the brute-force reference in the tests uses
-the same convention.
+own and moves it to the whole data's afterwards.)  The price is a small
+leak of the held-out rows' moments into the training design, which shifts
+the estimated error negligibly for ``n_k`` much larger than ``d``.
 """
 
 from __future__ import annotations
