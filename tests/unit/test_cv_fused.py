@@ -46,24 +46,25 @@ def _one_pass(X, y, folds, splits, keys=merge.DEFAULT_BUCKETS):
     return merge.merge_tree(items, keys, FoldFusedAccumulator.merge_all)
 
 
-def _two_pass(X, y, folds, fit_intercept):
+def _two_pass(X, y, folds, fit_intercept, standardize=True):
     n = len(y)
     mean, std = X.mean(axis=0), X.std(axis=0)
     shift, scale = standardization(mean, std, np.sqrt((X ** 2).mean(axis=0)),
-                                   fit_intercept, True)
+                                   fit_intercept, standardize)
     acc = cv.FoldQRAccumulator(shift, scale, fit_intercept, K)
     for s in range(0, n, 64):
         acc.add(X[s:s + 64], y[s:s + 64], folds[s:s + 64])
     return shift, scale, acc
 
 
-@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("fit_intercept,standardize", [(True, True), (False, True),
+                                                       (True, False)])
 @pytest.mark.parametrize("sizes", [[1000], [37, 50, 8], [3, 200, 11, 64]])
-def test_one_pass_fold_factors_equal_the_two_pass_ones(fit_intercept, sizes):
+def test_one_pass_fold_factors_equal_the_two_pass_ones(fit_intercept, standardize, sizes):
     X, y, folds = _data()
     merged = _one_pass(X, y, folds, _splits(len(y), sizes))
-    ctx, fold_R, fold_n = fold_context(merged, fit_intercept, True)
-    shift, scale, ref = _two_pass(X, y, folds, fit_intercept)
+    ctx, fold_R, fold_n = fold_context(merged, fit_intercept, standardize)
+    shift, scale, ref = _two_pass(X, y, folds, fit_intercept, standardize)
     assert fold_n.tolist() == np.bincount(folds, minlength=K).tolist() == ref.counts.tolist()
     np.testing.assert_allclose(ctx.shift, shift, rtol=1e-13)
     np.testing.assert_allclose(ctx.scale, scale, rtol=1e-13)

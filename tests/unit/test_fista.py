@@ -119,3 +119,16 @@ def test_fista_resumes_bit_for_bit():
         "w", "loss", "g", "g0_norm", "iteration", "prev_loss"}
     for k, v in whole.state.items():
         assert np.array_equal(np.asarray(resumed.state[k]), np.asarray(v)), k
+
+
+def test_snapshots_keep_every_field_of_the_state():
+    from mrlinreg.records import SolverState
+
+    assert SolverState.EXTRA_FIELDS["fista"] == fista.EXTRA_FIELDS
+    Z, y, R = _problem()
+    s, _ = _run(R, len(y), 0.05, 0.02, ridge.penalty_mask(8, True), stop_at=3)
+    back = SolverState.from_values(s.state["w"], SolverState.from_solver_dict(
+        "fista", s.state).to_values()).to_solver_dict()
+    assert set(back) == set(s.state)
+    for k, v in s.state.items():
+        assert np.array_equal(np.asarray(back[k]), np.asarray(v)), k
