@@ -20,6 +20,7 @@ from mrlinreg.codec import decode_arrays, encode_arrays
 from mrlinreg.design import LevelsAccumulator
 from mrlinreg.numerics import tsqr
 from mrlinreg.numerics.cv import FoldQRAccumulator, folds_of_lines
+from mrlinreg.numerics.cv_fused import FoldFusedAccumulator
 from mrlinreg.numerics.fused import FusedAccumulator
 from mrlinreg.numerics.refine import ResidualAccumulator
 from mrlinreg.numerics.reservoir import ReservoirSample, row_keys
@@ -189,6 +190,21 @@ class QRAccumulator:
 
 #: The key a pass's fold add-on is emitted and reduced under (beside ``partial``).
 FOLD_ADDON_KEY = FoldQRAccumulator.kind
+#: The single pass of ``--cv`` on R: the moments as its ``partial`` (row count, bad
+#: rows) and, as the fold add-on, one fused partial per fold
+#: (:mod:`mrlinreg.numerics.cv_fused`) whose merge is the whole data's R.
+FOLD_FUSED_PASS = "fused_cv"
+
+
+class XYMomentsAccumulator(MomentsAccumulator):
+    """:class:`MomentsAccumulator` of ``[X y]`` fed as ``add(X, y)`` (the ``fused_cv``
+    pass's own partial); it travels and merges as a plain moments partial."""
+
+    def __init__(self, d: int):
+        super().__init__(d + 1)
+
+    def add(self, X: np.ndarray, y: np.ndarray) -> None:  # noqa: D102
+        super().add(np.column_stack([X, y]))
 
 
 def fold_addon(params):
@@ -202,10 +218,26 @@ def fold_addon(params):
     k = int(params.get("cv_folds") or 0)
     if k < 2:
         return None
+    if params.get("pass") == FOLD_FUSED_PASS:  # one pass: each fold in a frame of its own
+        return FoldFusedAccumulator(k)
     from mrlinreg.codec import decode_array
 
     return FoldQRAccumulator(decode_array(params["shift"]), decode_array(params["scale"]),
                              params["fit_intercept"], k)
+
+
+def addon_records(addon):
+    """``(key suffix, partial dict)`` records a mapper emits for its fold add-on.
+
+    The fused partials of one-pass CV travel one fold per record, under ``fold_tsqr
+    <b> <k>`` (``b`` the split's merge key): each reducer call then merges one fold's
+    partials of its merge key, and the driver at most ``B`` per fold (``K B`` in all).
+    Other add-ons are one record under ``fold_tsqr <b>``.
+    """
+    split = getattr(addon, "split_by_fold", None)
+    if split is None:
+        return [("", addon.to_dict())]
+    return [(f" {k}", part.to_dict()) for k, part in split()]
 
 
 def chunk_folds(chunk: bytes, bad, n_folds):
@@ -243,6 +275,7 @@ def block_folds(lines, bad, n_folds):
 ACCUMULATORS = {c.kind: c for c in (MomentsAccumulator, EvaluateAccumulator, QRAccumulator,
                                      ResidualAccumulator, FusedAccumulator, FoldQRAccumulator,
                                      MeatAccumulator, LevelsAccumulator)}
+ACCUMULATORS[FoldFusedAccumulator.kind] = FoldFusedAccumulator
 
 
 def merge_partials(dicts):

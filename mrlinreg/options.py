@@ -154,10 +154,11 @@ class TrainOptions:
             raise OptionError(f"<opt:cv_folds> needs a solver on the R factor: <opt:solver> cd "
                               f"or qr (got {self.solver}); the folds' factors come from the "
                               "same pass as R", "cv_folds")
-        if self.solver == "cd" and self.strategy == "passes":
-            raise OptionError("<opt:solver> cd works on the R factor: it needs <opt:strategy> "
-                              "stats (or auto); the passes strategy has no elastic net "
-                              "solver yet", "strategy")
+        if self.solver == "cd" and self.strategy == "passes" and (self.path or self.cv_folds):
+            raise OptionError("<opt:path> and <opt:cv_folds> need the R factor: <opt:strategy> "
+                              "stats (or auto) does them in one pass; on the passes strategy "
+                              "(FISTA, a pass per iteration) each penalty would cost about a "
+                              "hundred passes", "strategy")
         if self.cov_type is not None:
             _choice(self, "cov_type", COV_TYPES)
             if not self.summary:

@@ -430,7 +430,8 @@ class SolverState:
 
     EXTRA_FIELDS = {"gd": ("t",), "cg": ("r", "dir"),
                     "newton": ("hessian", "hessian_factor", "whitened_grad"), "qr": (),
-                    "cd": (), "lbfgs": ("t", "S", "Y")}
+                    "cd": (), "lbfgs": ("t", "S", "Y"),
+                    "fista": ("objective", "y", "f_y", "g_y", "x_next", "a", "L", "residual")}
     COMMON = ("w", "loss", "g", "g0_norm", "iteration", "prev_loss")
 
     def to_solver_dict(self) -> dict:

@@ -2,10 +2,11 @@
 
 Called from :class:`mrlinreg.driver.training.TrainingRun` through three small hooks:
 
-* :func:`pass_params` / :func:`fold_factors`: with ``--cv K`` the TSQR pass also
-  carries the fold add-on (:func:`mrlinreg.kernels.fold_addon`): each mapper keeps
-  one R factor of ``[A y]`` per fold, ``fold = crc32(line) % K``
-  (:mod:`mrlinreg.numerics.cv`).  No extra pass.
+* :func:`pass_params` / :func:`fold_context`: with ``--cv K`` the one pass
+  (``fused_cv``) carries the fold add-on (:func:`mrlinreg.kernels.fold_addon`): each
+  mapper keeps one fused partial (moments and R in a frame of its own) per fold,
+  ``fold = crc32(line) % K`` (:mod:`mrlinreg.numerics.cv_fused`); the whole data's R
+  is their merge, and each fold's factor is moved to its frame.  One pass in all.
 * :func:`fit_cd` (``--solver cd``): the elastic net of glmnet's objective
   ``(1/2n)||y - A w||^2 + l1 ||w||_1 + (l2/2) ||w||^2`` on the standardised
   features (population standard deviations), never on the intercept, by coordinate
@@ -23,6 +24,15 @@ Which penalty the model keeps: with ``--path`` and ``--cv`` the path point at
 
 Resuming a ``cd`` run re-runs this module on the stored R (and fold factors): it
 costs no pass, only driver arithmetic, and gives the same numbers bit for bit.
+
+* :func:`fit_fista` (``--solver cd --strategy passes``): the same objective by FISTA
+  (:mod:`mrlinreg.numerics.fista`), one ``evaluate`` pass per iteration (the pass
+  gradient descent uses: ``A^T (A w - y)`` and ``||A w - y||^2`` at the new iterate
+  and the next extrapolated point); its first pass also brings ``A^T A`` for the step
+  ``1 / L``.  Each iteration is a history entry (data MSE, optimality residual, step)
+  and a snapshot of the solver's whole state: ``--resume`` continues it bit for bit.
+  ``--path`` and ``--cv`` need R and are refused on this strategy (N fits of ~100
+  passes each would cost N x 100 passes; the stats strategy does them in one).
 """
 
 from __future__ import annotations
@@ -32,11 +42,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from mrlinreg import kernels
+from mrlinreg.driver.oracles import PassOracle
 from mrlinreg.errors import TrainingError
 from mrlinreg.numerics import cv as cvnum
 from mrlinreg.numerics import enet, exact, ridge
+from mrlinreg.numerics.cv_fused import fold_context as fold_context_of
+from mrlinreg.numerics.fista import Fista
 from mrlinreg.numerics.scaling import to_original
-from mrlinreg.numerics.solvers import Step
+from mrlinreg.numerics.solvers import SolverOptions, Step
 from mrlinreg.records import HistoryEntry, SolverState
 
 MAX_SWEEPS = 100_000  # coordinate-descent sweeps per penalty
@@ -65,16 +78,21 @@ def pass_params(opts) -> dict:
     return {"cv_folds": int(opts.cv_folds)} if opts.cv_folds else {}
 
 
-def fold_factors(result, opts):
-    """``(fold_R (K, p+1, p+1), fold_n (K,))`` from the pass result (None without --cv)."""
-    if not opts.cv_folds:
-        return None, None
+def fold_context(result, opts):
+    """``(FusedContext, fold_R (K, p+1, p+1), fold_n (K,))`` from the one ``--cv`` pass.
+
+    The pass's fold add-on holds one fused partial per fold
+    (:mod:`mrlinreg.numerics.cv_fused`); their merge is the whole data's partial, and
+    each fold's factor is moved to the whole data's working frame.
+    """
     acc = (result.addons or {}).get(kernels.FOLD_ADDON_KEY)
-    if acc is None:
-        raise TrainingError("the pass returned no fold factors for cross-validation")
-    k = result.acc.R.shape[0] if result.acc.R is not None else None
-    fold_R = np.stack([np.zeros((k, k)) if R is None else R for R in acc.R])
-    return fold_R, np.asarray(acc.counts, dtype=np.int64)
+    if acc is None or acc.n == 0:
+        raise TrainingError("the pass returned no fold factors for cross-validation (is "
+                            "the input text? folds are hashed from each row's line)")
+    if acc.n != result.acc.n:
+        raise TrainingError(f"the fold factors hold {acc.n} rows but the pass read "
+                            f"{result.acc.n}: some rows were in no fold")
+    return fold_context_of(acc, opts.fit_intercept, opts.standardize)
 
 
 def _fold_list(ctx):
@@ -136,6 +154,47 @@ def fit_cd(run) -> PenalisedFit:
     fit = PenalisedFit(w=W[-1], loss=0.0, objective=None, converged=all_converged,
                        iterations=len(lambdas), path=path, path_weights=W, lambdas=lambdas)
     return keep(fit, len(lambdas) - 1, run)
+
+
+def fit_fista(run) -> PenalisedFit:
+    """``--solver cd`` on the ``passes`` strategy: FISTA, one pass per iteration."""
+    opts, ctx = run.opts, run.context
+    mask = ridge.penalty_mask(run.d, opts.fit_intercept)
+    oracle = PassOracle(run.passes, run.data.fmt, ctx.shift, ctx.scale, opts.fit_intercept)
+    solver = Fista(SolverOptions(learning_rate=opts.learning_rate, tol=opts.tol),
+                   opts.l1, opts.l2, mask)
+    if run.resume is not None:
+        solver.state = run.resume.solver_state.to_solver_dict()
+    else:
+        step = solver.start(oracle, np.zeros(run.p), hessian=True)
+        if opts.l1 == 0 and opts.l2 == 0:  # plain least squares: is the minimiser unique?
+            run._check_gram(solver.start_hessian)
+        run.progress.say(f"fista: step 1/L = {1.0 / solver.state['L']:.6e} (L the largest "
+                         "eigenvalue of A^T A / n, plus l2)")
+        run._record_step(step, _state(solver))
+        run.progress.step(step)
+    while not solver.converged() and solver.state["iteration"] < opts.max_iter:
+        step = solver.iterate(oracle)
+        run._record_step(step, _state(solver))
+        run.progress.step(step)
+    s = solver.state
+    converged = solver.converged()
+    if not converged:
+        run.warnings.append(
+            f"FISTA did not converge in <opt:max_iter> {opts.max_iter} iterations (optimality "
+            f"residual {s['residual']:.3e}, {s['residual'] / max(s['g0_norm'], 1e-300):.1e} of "
+            "its start); raise <opt:max_iter>, or use <opt:strategy> stats (coordinate "
+            "descent on R, one pass)")
+    w = np.asarray(s["w"], dtype=np.float64)
+    run.progress.say(f"fista: {s['iteration']} iterations, mse {s['loss']:.10e}, nonzero "
+                     f"{int(np.count_nonzero(w * mask))}")
+    objective = float(s["objective"]) if (opts.l1 or opts.l2) else None
+    return PenalisedFit(w=w, loss=float(s["loss"]), objective=objective, converged=converged,
+                        iterations=int(s["iteration"]))
+
+
+def _state(solver):
+    return SolverState.from_solver_dict(solver.name, solver.state)
 
 
 def keep(fit: PenalisedFit, index: int, run) -> PenalisedFit:

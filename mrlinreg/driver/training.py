@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mrlinreg import kernels
 from mrlinreg.codec import encode_array
 from mrlinreg.driver import penalised, robust_se
 from mrlinreg.driver.oracles import PassOracle, StatsOracle
@@ -127,8 +128,9 @@ class Progress:
 
 
 def choose_strategy(requested: str, solver: str, p: int) -> str:
-    """``auto`` picks ``stats`` while the (p+1)^2 R factor stays small; qr is always on R."""
-    if solver in ("qr", "cd"):
+    """``auto`` picks ``stats`` while the (p+1)^2 R factor stays small; qr is always on R,
+    cd unless ``passes`` is asked for (FISTA then, :func:`penalised.fit_fista`)."""
+    if solver == "qr" or (solver == "cd" and requested != "passes"):
         return "stats"
     if requested == "auto":
         return "stats" if p <= STATS_MAX_FEATURES else "passes"
@@ -175,7 +177,10 @@ class TrainingRun:
         strategy = choose_strategy(opts.strategy, opts.solver, self.p)
         need_r = strategy == "stats" or (opts.summary and not opts.l2)  # no OLS summary under l2
         kind = "fused" if need_r and not opts.cv_folds else "moments"
-        first = self.passes.run({"pass": kind, "format": fmt.to_dict()})
+        if need_r and opts.cv_folds:  # one pass: a fused partial per fold, merged to R
+            kind = kernels.FOLD_FUSED_PASS
+        first = self.passes.run({"pass": kind, "format": fmt.to_dict(),
+                                 **(penalised.pass_params(opts) if need_r else {})})
         bad_rows, n = first.bad_rows, first.acc.n
         n_bad = int(sum(bad_rows.values()))
         if n_bad:
@@ -191,27 +196,21 @@ class TrainingRun:
         if need_r and not opts.cv_folds:
             fc = context_from_fused(first.acc, opts.fit_intercept, opts.standardize)
             return DataContext(n, mean, m2, bad_rows, fc.shift, fc.scale, strategy, fc.R)
+        if need_r:  # --cv: R and the fold factors from the folds' partials, no more pass
+            fc, fold_R, fold_n = penalised.fold_context(first, opts)
+            return DataContext(n, fc.mean, fc.m2, bad_rows, fc.shift, fc.scale, strategy,
+                               fc.R, fold_R, fold_n)
         shift, scale = standardization(mean[:d], np.sqrt(m2 / n)[:d],
                                        np.sqrt(m2 / n + mean**2)[:d], opts.fit_intercept,
                                        opts.standardize)
-        if not need_r:
-            return DataContext(n, mean, m2, bad_rows, shift, scale, strategy, None)
-        # --cv: the fold factors are built in the whole data's shift and scale, so they
-        # need the moments first: a second pass, TSQR with the fold add-on
-        result = self.passes.run({"pass": "tsqr", "format": fmt.to_dict(),
-                                  "shift": encode_array(shift), "scale": encode_array(scale),
-                                  "fit_intercept": opts.fit_intercept,
-                                  **penalised.pass_params(opts)})
-        fold_R, fold_n = penalised.fold_factors(result, opts)
-        return DataContext(n, mean, m2, bad_rows, shift, scale, strategy, result.acc.R,
-                           fold_R, fold_n)
+        return DataContext(n, mean, m2, bad_rows, shift, scale, strategy, None)
 
     def _check_label_magnitude(self, mean_y, std_y):
         """Refuse a label so small that the loss underflows, unless the solver never
         needs the loss's digits (it would report ``converged`` with wrong weights)."""
         opts = self.opts
         size = max(abs(mean_y), std_y)
-        on_r = opts.solver in ("qr", "cd") or (opts.solver in ("cg", "newton") and
+        on_r = opts.solver == "qr" or (opts.solver in ("cg", "newton", "cd") and
                                        choose_strategy(opts.strategy, opts.solver,
                                                        self.p) == "stats")
         if 0 < size < TINY_LABEL and not on_r:
@@ -236,7 +235,9 @@ class TrainingRun:
         R_fit = ridge.augment_r(ctx.R, ctx.n, lam, mask) if (lam > 0 and ctx.R is not None) \
             else ctx.R
         pen = None
-        if opts.solver == "cd":  # elastic net / path on R (mrlinreg.driver.penalised)
+        if opts.solver == "cd" and ctx.strategy == "passes":  # FISTA, a pass per iteration
+            pen = penalised.fit_fista(self)
+        elif opts.solver == "cd":  # elastic net / path on R (mrlinreg.driver.penalised)
             pen = penalised.fit_cd(self)
         elif opts.solver == "qr":
             w, loss, converged, iterations = self._fit_exact(R_fit)

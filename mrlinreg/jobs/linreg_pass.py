@@ -57,6 +57,8 @@ def make_accumulator(params):
         return kernels.MomentsAccumulator(n_design_columns(params) + 1)
     if kind == "fused":  # moments and the R factor in one pass
         return FusedAccumulator(n_design_columns(params))
+    if kind == kernels.FOLD_FUSED_PASS:  # --cv: moments here, the R factors per fold in
+        return kernels.XYMomentsAccumulator(n_design_columns(params))  # the fold add-on
     shift, scale = decode_array(params["shift"]), decode_array(params["scale"])
     if kind == "evaluate":
         return kernels.EvaluateAccumulator(
@@ -261,8 +263,9 @@ class MRLinRegPass(MRJob):
         key = self._partial_key()
         yield key, {"acc": self.acc.to_dict(), "bad": self.bad_counts}
         if self.folds is not None:  # the same merge key: bounded reducer input here too
-            yield key.replace("partial", kernels.FOLD_ADDON_KEY, 1), \
-                {"acc": self.folds.to_dict(), "bad": {}}
+            for suffix, part in kernels.addon_records(self.folds):  # (one-pass CV: per fold)
+                yield key.replace("partial", kernels.FOLD_ADDON_KEY, 1) + suffix, \
+                    {"acc": part, "bad": {}}
 
     def _partial_key(self):
         """``partial <b>``: the merge key of this split, ``b`` a pure function of the

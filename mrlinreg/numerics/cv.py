@@ -28,12 +28,13 @@ largest penalty with ``cvm <= cvm[min] + cvsd[min]`` (the one-standard-error
 rule).
 
 Standardisation uses the WHOLE data's moments for every fold (``A`` is
-built once, with one ``shift``/``scale``): per-fold standardisation would
-need each fold's training moments before its ``A`` could be formed, i.e. a
-second pass.  The price is a small leak of the held-out rows' moments into
-the training design, which shifts the estimated error negligibly for
-``n_k`` much larger than ``d``; the brute-force reference in the tests uses
-the same convention.
+built once, with one ``shift``/``scale``): the convention of glmnet-style
+one-design CV and of the tests' brute-force reference.  (:class:`FoldQRAccumulator`
+needs that frame before the pass, hence a moments pass first; the one-pass
+route, :mod:`mrlinreg.numerics.cv_fused`, keeps each fold in a frame of its
+own and moves it to the whole data's afterwards.)  The price is a small
+leak of the held-out rows' moments into the training design, which shifts
+the estimated error negligibly for ``n_k`` much larger than ``d``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Elastic net in the working space: coordinate descent on the Gram matrix, FISTA, the path.
+"""Elastic net in the working space: coordinate descent on the Gram matrix, the path.
 
 Objective (glmnet's; see :mod:`mrlinreg.numerics.scaling` for ``A`` and ``w``,
 intercept last)::
@@ -39,10 +39,8 @@ glmnet's mixing ``alpha = l1 / (l1 + l2)``: ``l1 = alpha s``,
 glmnet's convention ``alpha = 0.001``) down to ``eps s_max``, ``eps = 1e-3``
 when ``n > d`` else ``1e-2``.  Each fit warm-starts from the previous one.
 
-The proximal-gradient solver :class:`ProximalGradient` (FISTA with
-backtracking and adaptive restart) uses the oracle protocol of
-:mod:`mrlinreg.numerics.solvers` (one pass per iteration) for the ``passes``
-strategy.
+The ``passes`` strategy's solver of the same objective (FISTA, one pass per
+iteration) is :mod:`mrlinreg.numerics.fista`.
 """
 
 from __future__ import annotations
@@ -54,9 +52,9 @@ from scipy.linalg import solve_triangular
 
 from mrlinreg.errors import OptionError
 from mrlinreg.numerics import ridge, scaling
-from mrlinreg.numerics.solvers import DivergenceError, SolverOptions, Step, _col, _no_dirs
+from mrlinreg.numerics.solvers import DivergenceError
 
-__all__ = ["EnetFit", "EnetPath", "ProximalGradient", "coordinate_descent", "enet_objective",
+__all__ = ["EnetFit", "EnetPath", "coordinate_descent", "enet_objective",
            "enet_path", "fit_enet_r", "fit_r", "gram_from_r", "lambda_max", "mixing", "path_scales",
            "path_to_original", "soft_threshold"]
 
@@ -323,104 +321,3 @@ def path_to_original(path: EnetPath, shift, scale):
     out = [scaling.to_original(path.weights(i), shift, scale, path.has_intercept)
            for i in range(len(path.lambdas))]
     return np.array([c for c, _ in out]).reshape(len(out), -1), np.array([b for _, b in out])
-
-
-class ProximalGradient:
-    """FISTA for the elastic net through the pass oracle (``passes`` strategy).
-
-    Smooth part ``f(w) = ||A w - y||^2 / (2n) + (l2/2)||M w||^2``, prox of
-    ``t l1 ||M w||_1``::
-
-        x_{k+1} = S(v, t l1 m),  v = y_k - t grad f(y_k),  t = 1 / L
-        a_{k+1} = (1 + sqrt(1 + 4 a_k^2)) / 2
-        y_{k+1} = x_{k+1} + ((a_k - 1) / a_{k+1}) (x_{k+1} - x_k)
-
-    Each iteration is ONE oracle pass, evaluating at two points: the new
-    extrapolated point ``y_k`` (whose gradient the next step needs) and the
-    last iterate ``x_k``, whose value checks the previous step's backtracking
-    condition ``f(x_k) <= f(y_{k-1}) + g.(x_k - y_{k-1}) + (L/2)||x_k - y_{k-1}||^2``.
-    If it fails, ``L`` doubles and ``x_k`` is recomputed from the stored
-    ``y_{k-1}`` and its gradient (that pass's ``y_k`` is discarded).  When the
-    objective ``F(x_k)`` rises the momentum restarts (O'Donoghue & Candes 2015).
-
-    Converged when the optimality residual at ``x_k`` (the largest violation
-    of ``0 in grad f + l1 d||M x||_1``) is at most ``tol`` times its value at
-    the start.  The state is a dict of arrays and floats: resuming from it
-    continues bit for bit.
-    """
-
-    name = "fista"
-
-    def __init__(self, options: SolverOptions, l1: float, l2: float, mask):
-        _check_penalties(l1, l2)
-        self.opt = options
-        self.l1, self.l2 = float(l1), float(l2)
-        self.mask = np.asarray(mask, dtype=np.float64)
-        self.state: dict = {}
-
-    def _smooth(self, ev, W, j):
-        mw = self.mask * W[:, j]
-        f = ev.loss[j] / 2 + 0.5 * self.l2 * float(mw @ mw)
-        return float(f), ev.grad[:, j] + self.l2 * mw
-
-    def _objective(self, f, x):
-        return f + self.l1 * float(np.abs(self.mask * x).sum())
-
-    def _residual(self, x, g):
-        pen = self.mask > 0
-        r = np.where(x != 0, np.abs(g + self.l1 * np.sign(x)),
-                     np.maximum(np.abs(g) - self.l1, 0.0))
-        return float(np.max(np.where(pen, r, np.abs(g)))) if len(g) else 0.0
-
-    def _prox(self, y, g, L):
-        return soft_threshold(y - g / L, self.l1 * self.mask / L)
-
-    def start(self, oracle, w0) -> Step:
-        w0 = np.asarray(w0, dtype=np.float64)
-        ev = oracle(_col(w0), _no_dirs(len(w0)), False)
-        f, g = self._smooth(ev, _col(w0), 0)
-        if not (np.isfinite(f) and np.all(np.isfinite(g))):
-            raise DivergenceError("the loss is not finite at the starting point: "
-                                  "rescale the data or use <opt:standardize>")
-        L = 1.0 / self.opt.learning_rate
-        res = self._residual(w0, g)
-        x_new = self._prox(w0, g, L)
-        self.state = {"w": w0, "loss": 2 * self._objective(f, w0), "g": g, "g0_norm": res,
-                      "iteration": 0, "prev_loss": None, "y": w0, "f_y": f, "g_y": g,
-                      "x_next": x_new, "a": 1.0, "L": L, "residual": res}
-        return Step(0, self.state["loss"], res, 0.0, 1)
-
-    def converged(self) -> bool:
-        s = self.state
-        return s["residual"] <= self.opt.tol * s["g0_norm"] or s["residual"] == 0.0
-
-    def iterate(self, oracle) -> Step:
-        """One pass; returns the step record (``loss`` is ``2 F`` at the accepted iterate)."""
-        s = self.state
-        passes = 0
-        for _ in range(self.opt.max_backtracks):
-            x_prev, x, a = s["w"], s["x_next"], s["a"]
-            a_next = (1.0 + np.sqrt(1.0 + 4.0 * a * a)) / 2.0
-            y_next = x + ((a - 1.0) / a_next) * (x - x_prev)
-            W = np.column_stack([x, y_next])
-            ev = oracle(W, _no_dirs(len(x)), False)
-            passes += 1
-            f_x, g_x = self._smooth(ev, W, 0)
-            dx = x - s["y"]
-            bound = s["f_y"] + float(s["g_y"] @ dx) + 0.5 * s["L"] * float(dx @ dx)
-            if np.isfinite(f_x) and f_x <= bound + 1e-12 * abs(bound):
-                break
-            s["L"] *= 2.0
-            s["x_next"] = self._prox(s["y"], s["g_y"], s["L"])
-        else:
-            raise DivergenceError("FISTA's backtracking found no step that lowers the "
-                                  "objective; try <opt:standardize>")
-        F_x = self._objective(f_x, x)
-        f_y, g_y = self._smooth(ev, W, 1)
-        if 2 * F_x > s["loss"]:          # adaptive restart: momentum off, step from x
-            a_next, y_next, f_y, g_y = 1.0, x, f_x, g_x
-        s["prev_loss"] = s["loss"]
-        s.update(w=x, loss=2 * F_x, g=g_x, y=y_next, f_y=f_y, g_y=g_y, a=a_next,
-                 x_next=self._prox(y_next, g_y, s["L"]), residual=self._residual(x, g_x))
-        s["iteration"] += 1
-        return Step(s["iteration"], s["loss"], s["residual"], 1.0 / s["L"], passes)

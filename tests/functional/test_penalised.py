@@ -227,7 +227,7 @@ def test_cv_of_one_fit_equals_brute_force_k_fold(cv_files, args, fit):
     assert cv["folds"] == k and cv["fold_rows"] == np.bincount(folds, minlength=k).tolist()
     assert cv["mean_mse"][0] == pytest.approx(mean, rel=1e-9 if "qr" in args else TOL)
     assert cv["se_mse"][0] == pytest.approx(se, rel=1e-7 if "qr" in args else 1e-5)
-    assert rec["passes"] == 2  # moments + TSQR with the fold add-on: no extra pass
+    assert rec["passes"] == 1  # one pass: the folds' fused partials merge to R
 
 
 def test_cv_along_the_path_equals_brute_force_and_keeps_lambda_min(cv_files):
@@ -253,7 +253,7 @@ def test_cv_along_the_path_equals_brute_force_and_keeps_lambda_min(cv_files):
     # the model is the full-data fit at lambda_min
     assert rec["coefficients"] == p["coefficients"][i_min]
     assert rec["intercept"] == p["intercepts"][i_min]
-    assert rec["passes"] == 2
+    assert rec["passes"] == 1
 
 
 def test_folds_do_not_depend_on_block_size_or_file_split(cv_files, tmp_path):
@@ -311,7 +311,7 @@ def test_plain_run_writes_no_penalised_rows(cv_files):
 @pytest.mark.parametrize("args,needle", [
     (["--l1", "0.1", "--solver", "gd"], "--l1 needs --solver cd"),
     (["--l1", "0.1", "--solver", "qr"], "--l1 needs --solver cd"),
-    (["--l1", "0.1", "--strategy", "passes"], "needs --strategy stats"),
+    (["--path", "4", "--strategy", "passes"], "--path and --cv need the R factor"),
     (["--path", "10", "--solver", "newton"], "--path needs --solver cd"),
     (["--cv", "5", "--solver", "gd"], "--cv needs a solver on the R factor"),
     (["--cv", "5", "--solver", "cg"], "--cv needs a solver on the R factor"),
@@ -381,5 +381,5 @@ def test_a_path_with_cv_resumes_from_its_snapshot_without_a_pass(cv_files, monke
     assert code == 0, err
     for key in ("coefficients", "intercept", "path", "cv", "selected_features", "loss"):
         assert resumed[key] == whole[key], key
-    assert resumed["passes"] == 2  # the stored R and fold factors: no pass on resume
+    assert resumed["passes"] == 1  # the stored R and fold factors: no pass on resume
     assert [h["iteration"] for h in resumed["history"]] == list(range(1, 9))

@@ -1,5 +1,6 @@
 """``--cv`` with ``--path`` on YARN: one pass for R and the fold factors, the CV curve and
-the path in Hive (read back with HiveQL), the run's context (fold factors) in HBase."""
+the path in Hive (read back with HiveQL), the run's context (fold factors) in HBase; and
+the elastic net on the passes strategy (FISTA), a pass per iteration on YARN."""
 
 import json
 import os
@@ -73,7 +74,7 @@ def test_cv_path_on_yarn_published_to_hive_and_hbase(hadoop_cluster, cluster_inf
                        capture_output=True, text=True, env=env, cwd=ROOT, timeout=1800)
     assert p.returncode == 0, p.stderr[-4000:]
     rec = json.loads(p.stdout)
-    assert rec["passes"] == 2 and rec["n_rows"] == 2000 and rec["solver"] == "cd"
+    assert rec["passes"] == 1 and rec["n_rows"] == 2000 and rec["solver"] == "cd"
 
     # the same numbers as the inline runner, and as brute-force k-fold on the same folds
     code, inline, err = run_inline([*opts, "--model-name", f"enet_inline_{tag}", str(parts)])
@@ -134,3 +135,32 @@ def test_cv_path_on_yarn_published_to_hive_and_hbase(hadoop_cluster, cluster_inf
     assert run["ctx.fold_R"].shape == (K, p1, p1)
     assert run["ctx.fold_n"].tolist() == rec["cv"]["fold_rows"]
     assert json.loads(run["run.fingerprint"])["cv_folds"] == K
+
+
+def test_fista_on_yarn_equals_sklearn(hadoop_cluster, webhdfs, tag, tmp_path):
+    """``--solver cd --strategy passes``: FISTA, a YARN application per iteration.  The
+    orthogonal factorial design makes the first step exact: three passes in all."""
+    from tests.functional.test_fista_job import _factorial, sklearn_enet
+
+    X, y = _factorial([1, -2, 0, 4])
+    write_csv(str(tmp_path / "f.csv"), X, y)
+    base = f"/tmp/mrlinreg-it/enet_fista_{tag}"
+    webhdfs.makedirs(base)
+    webhdfs.upload(f"{base}/f.csv", str(tmp_path / "f.csv"), overwrite=True)
+    try:
+        env = dict(os.environ, **hadoop_cluster)
+        env.update(MRLINREG_STATE_DIR=str(tmp_path / "state"))
+        p = subprocess.run([sys.executable, LINREG, "-r", "hadoop", "--strategy", "passes",
+                            "--l1", "0.2", "--tol", "1e-8", "--quiet", "--model-name",
+                            f"enet_fista_{tag}", f"hdfs://{base}/f.csv"],
+                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=1800)
+    finally:
+        webhdfs.delete(base, recursive=True)
+    assert p.returncode == 0, p.stderr[-4000:]
+    rec = json.loads(p.stdout)
+    coef, intercept, z_coef = sklearn_enet(X, y, 0.2, 0.0)
+    np.testing.assert_allclose([rec["coefficients"][f] for f in rec["features"]], coef,
+                               rtol=1e-6, atol=1e-6)
+    assert rec["intercept"] == pytest.approx(intercept, rel=1e-6, abs=1e-6)
+    assert rec["selected_features"] == [f"x{j}" for j in np.flatnonzero(z_coef)]
+    assert rec["strategy"] == "passes" and rec["passes"] == rec["iterations"] + 2

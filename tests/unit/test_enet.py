@@ -1,4 +1,4 @@
-"""Elastic net (coordinate descent on R, FISTA, the path) against scikit-learn."""
+"""Elastic net (coordinate descent on R, the path) against scikit-learn (FISTA: test_fista.py)."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,6 @@ from sklearn.linear_model import ElasticNet
 
 from mrlinreg.numerics import enet, ridge, tsqr
 from mrlinreg.numerics.scaling import design_matrix
-from mrlinreg.numerics.solvers import SolverOptions, evaluate_from_r
 
 
 def _problem(n=300, d=8, seed=0, noise=0.5):
@@ -105,41 +104,6 @@ def test_warm_start_reaches_the_same_point():
     cold = enet.coordinate_descent(G, b, 0.05, 0.05, mask)
     warm = enet.coordinate_descent(G, b, 0.05, 0.05, mask, w0=cold.w + 0.1)
     np.testing.assert_allclose(warm.w, cold.w, atol=1e-9)
-
-
-def _fista(R, n, l1, l2, mask, max_iter=5000, state=None, stop_at=None, **kw):
-    oracle = lambda W, P, h=False: evaluate_from_r(R, n, W, P, h)  # noqa: E731
-    s = enet.ProximalGradient(SolverOptions(tol=1e-11, **kw), l1, l2, mask)
-    if state is None:
-        s.start(oracle, np.zeros(len(mask)))
-    else:
-        s.state = state
-    while not s.converged() and s.state["iteration"] < (stop_at or max_iter):
-        s.iterate(oracle)
-    return s
-
-
-def test_fista_equals_sklearn_and_coordinate_descent():
-    X, y, Z, A, R, *_ = _problem()
-    mask = ridge.penalty_mask(8, True)
-    s = _fista(R, len(y), 0.05, 0.02, mask)
-    assert s.converged()
-    np.testing.assert_allclose(s.state["w"], _sklearn(Z, y, 0.05, 0.02), atol=1e-6)
-    np.testing.assert_allclose(2 * enet.enet_objective(R, len(y), s.state["w"], 0.05, 0.02, mask),
-                               s.state["loss"], rtol=1e-12)
-
-
-def test_fista_resumes_bit_for_bit():
-    import copy
-    X, y, Z, A, R, *_ = _problem()
-    mask = ridge.penalty_mask(8, True)
-    whole = _fista(R, len(y), 0.05, 0.02, mask)
-    half = _fista(R, len(y), 0.05, 0.02, mask, stop_at=7)
-    saved = copy.deepcopy(half.state)
-    resumed = _fista(R, len(y), 0.05, 0.02, mask, state=saved)
-    assert resumed.state["iteration"] == whole.state["iteration"]
-    for k, v in whole.state.items():
-        assert np.array_equal(np.asarray(resumed.state[k]), np.asarray(v)), k
 
 
 def test_without_intercept_nothing_is_centred():
