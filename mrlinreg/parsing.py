@@ -76,6 +76,8 @@ class RowFormat:
     files : tuple of (str, RowFormat)
         Per input file (keyed by :func:`file_key`), its own layout: every file is
         read by column name, whatever the order of its columns.
+    weight_idx : int or None
+        Position of the row-weight column (``--weight-column``), None without weights.
     """
 
     delimiter: str
@@ -84,6 +86,7 @@ class RowFormat:
     label_idx: int | None
     header: str | None = None
     files: tuple = ()
+    weight_idx: int | None = None
 
     def for_file(self, path: str) -> "RowFormat":
         """The format of the file at ``path`` (this default when it is not listed)."""
@@ -103,6 +106,8 @@ class RowFormat:
         }
         if self.files:
             d["files"] = {k: f.to_dict() for k, f in self.files}
+        if self.weight_idx is not None:  # only weighted runs carry it
+            d["weight_idx"] = self.weight_idx
         return d
 
     @classmethod
@@ -114,6 +119,7 @@ class RowFormat:
             label_idx=None if d["label_idx"] is None else int(d["label_idx"]),
             header=d.get("header"),
             files=tuple((k, cls.from_dict(v)) for k, v in d.get("files", {}).items()),
+            weight_idx=None if d.get("weight_idx") is None else int(d["weight_idx"]),
         )
 
 
@@ -269,6 +275,11 @@ def split_columns(values: np.ndarray, fmt: RowFormat):
     X = values[:, list(fmt.feature_idx)]
     y = None if fmt.label_idx is None else values[:, fmt.label_idx]
     return X, y
+
+
+def split_weights(values: np.ndarray, fmt: RowFormat):
+    """The row weights of a parsed block (``--weight-column``), or None without them."""
+    return None if fmt.weight_idx is None else values[:, fmt.weight_idx]
 
 
 def _is_number(text: str) -> bool:
