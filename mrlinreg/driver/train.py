@@ -39,7 +39,7 @@ def open_dataset(inputs, fs, opts: TrainOptions, config=None) -> Dataset:
     listed = None if opts.hive_table else listing(inputs, fs)  # once: thousands of files
     columnar = open_columnar(inputs, fs, opts, config, listed)
     if columnar is not None:
-        for name in ("formula", "cv_folds", "weight_column"):  # text rows only (yet)
+        for name in ("formula", "cv_folds"):  # both read the text of each row
             if getattr(opts, name, None):
                 raise OptionError(f"<opt:{name}> reads delimited text rows; it does not "
                                   "combine with Parquet/ORC input or <opt:hive_table> yet",
