@@ -26,8 +26,9 @@ from mrlinreg.numerics.reservoir import ReservoirSample, row_keys
 from mrlinreg.numerics.robust import MeatAccumulator
 from mrlinreg.numerics.scaling import design_matrix
 from mrlinreg.numerics.weighted import WeightedMomentsAccumulator
-from mrlinreg.numerics.weighted_fused import (WeightedEvaluateAccumulator,
-                                              WeightedFusedAccumulator)
+from mrlinreg.numerics.weighted_passes import (WeightedEvaluateAccumulator,
+                                               WeightedFusedAccumulator,
+                                               WeightedMeatAccumulator)
 
 
 class MomentsAccumulator:
@@ -246,9 +247,9 @@ def block_folds(lines, bad, n_folds):
 ACCUMULATORS = {c.kind: c for c in (MomentsAccumulator, EvaluateAccumulator, QRAccumulator,
                                      ResidualAccumulator, FusedAccumulator, FoldQRAccumulator,
                                      MeatAccumulator, LevelsAccumulator)}
-# --weight-column: the weighted twins (mrlinreg.numerics.weighted, .weighted_fused)
+# --weight-column: the weighted twins (mrlinreg.numerics.weighted, .weighted_passes)
 ACCUMULATORS.update({c.kind: c for c in (WeightedMomentsAccumulator, WeightedFusedAccumulator,
-                                         WeightedEvaluateAccumulator)})
+                                         WeightedEvaluateAccumulator, WeightedMeatAccumulator)})
 
 
 def merge_partials(dicts):

@@ -315,7 +315,6 @@ def _check_formula(opts: TrainOptions) -> None:
 #: combine).
 WEIGHT_REFUSALS = (
     ("cv_folds", "the fold factors are not weighted yet"),
-    ("cov_type", "robust standard errors of a weighted fit are not built yet"),
     ("formula", "a formula's design is not weighted yet"),
     ("refine", "the double-double refinement passes are not weighted yet"),
     ("summary_mae", "statsmodels' WLS has no mean absolute error"),

@@ -29,7 +29,7 @@ from mrlinreg.errors import TrainingError, render
 from mrlinreg.numerics import exact, ridge
 from mrlinreg.numerics.fused import context_from_fused, moments_frame
 from mrlinreg.numerics.weighted import wls_summary
-from mrlinreg.numerics.weighted_fused import weighted_context
+from mrlinreg.numerics.weighted_passes import weighted_context
 from mrlinreg.numerics.lbfgs import LBFGS
 from mrlinreg.numerics.refine import Refinement, refine
 from mrlinreg.numerics.scaling import constant_columns, standardization, to_original
@@ -220,7 +220,7 @@ class TrainingRun:
 
     def _collect_weighted_context(self, strategy, need_r) -> DataContext:
         """``--weight-column``: one pass of the weighted moments, and with them (on R)
-        the factor of ``sqrt(w) [A y]`` (:mod:`mrlinreg.numerics.weighted_fused`)."""
+        the factor of ``sqrt(w) [A y]`` (:mod:`mrlinreg.numerics.weighted_passes`)."""
         opts, d = self.opts, self.d
         first = self.passes.run({"pass": "fused" if need_r else "moments",
                                  "format": self.data.fmt.to_dict()})
@@ -493,6 +493,8 @@ class TrainingRun:
         stats["weight_column"] = opts.weight_column
         stats["zero_weight_rows"] = int(ctx.n_zero or 0)
         stats["sum_weights"] = float(ctx.sum_w)
+        if opts.cov_type:  # one more pass: the weighted meat (WLS's sandwich)
+            stats = robust_se.apply(self, stats, w)
         return Summary.from_ols(stats)
 
     def _metrics(self, loss, summary) -> dict:

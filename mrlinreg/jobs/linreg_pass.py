@@ -68,6 +68,10 @@ def make_weighted_accumulator(params):
             decode_array(params["points"]), decode_array(params["directions"]),
             decode_array(params["shift"]), decode_array(params["scale"]),
             params["fit_intercept"], params.get("hessian", False))
+    if kind == "hc_meat":
+        return kernels.WeightedMeatAccumulator(
+            decode_array(params["w"]), decode_array(params["R"]), decode_array(params["shift"]),
+            decode_array(params["scale"]), params["fit_intercept"])
     raise ValueError(f"pass kind {kind!r} has no weighted form")
 
 

@@ -215,6 +215,24 @@ def test_bad_weights_are_counted_bad_rows(tmp_path, weighted):
     assert code == 1 and "negative weight" in err and "1,-0.5,2,3,4" in err
 
 
+@pytest.mark.parametrize("cov_type", ["HC0", "HC1", "HC2", "HC3"])
+def test_robust_standard_errors_equal_statsmodels_wls(weighted, cov_type):
+    d, X, w, y = weighted
+    code, rec, err = run_inline(["--weight-column", "wt", "--solver", "qr", "--summary",
+                                 "--cov-type", cov_type, "--quiet", d])
+    assert code == 0, err
+    ref = sm.WLS(y, sm.add_constant(X, prepend=False), weights=w).fit(cov_type=cov_type)
+    s = rec["summary"]
+    assert s["cov_type"] == cov_type and rec["passes"] == 2  # the fit, the weighted meat
+    for key in ("bse", "tvalues"):
+        np.testing.assert_allclose(s[key], getattr(ref, key), rtol=TOL)
+    np.testing.assert_allclose(s["pvalues"], ref.pvalues, rtol=1e-6, atol=1e-300)
+    np.testing.assert_allclose(s["conf_int"], ref.conf_int(), rtol=TOL)
+    np.testing.assert_allclose(s["cov_params"], ref.cov_params(), rtol=TOL)
+    assert s["fvalue"] == pytest.approx(float(ref.fvalue), rel=TOL)
+    assert s["rsquared"] == pytest.approx(ref.rsquared, rel=TOL)
+
+
 def test_every_weight_zero_is_an_error(tmp_path):
     path = tmp_path / "zero.csv"
     _write(path, ["x0", "wt", "y"], [np.arange(5.0), np.zeros(5), np.arange(5.0) * 2])
@@ -227,7 +245,7 @@ def test_every_weight_zero_is_an_error(tmp_path):
     (["--weight-column", "wt", "--features", "x0,wt"], ["not", "feature"]),
     (["--weight-column", "y"], ["weight column", "label"]),
     (["--weight-column", "wt", "--cv", "3"], ["--cv"]),
-    (["--weight-column", "wt", "--summary", "--cov-type", "HC1"], ["--cov-type"]),
+    (["--weight-column", "wt", "--summary", "--summary-mae"], ["--summary-mae"]),
     (["--weight-column", "wt", "--solver", "qr", "--refine"], ["--refine"]),
 ])
 def test_refused_up_front(weighted, args, words):

@@ -1,6 +1,6 @@
-"""Row weights in the one-pass fit: weighted moments and the weighted R factor together.
+"""The weighted passes (``--weight-column``): the one-pass fit, the evaluate pass, the meat.
 
-The weighted twin of :class:`mrlinreg.numerics.fused.FusedAccumulator`
+:class:`WeightedFusedAccumulator` is the weighted twin of :class:`mrlinreg.numerics.fused.FusedAccumulator`
 (``--weight-column``).  A partial keeps the row count ``n`` (zero weights
 included: statsmodels' ``nobs``), the zero-weight rows ``n_zero``, the weights'
 total ``sum_w`` and ``sum log w`` over the positive weights, the weighted mean
@@ -33,10 +33,12 @@ import numpy as np
 from mrlinreg.codec import decode_arrays, encode_arrays
 from mrlinreg.numerics import tsqr
 from mrlinreg.numerics.fused import RECENTRE, moments_frame, move_frame
+from mrlinreg.numerics.robust import MeatAccumulator
 from mrlinreg.numerics.scaling import design_matrix
 from mrlinreg.numerics.weighted import check_weights
 
-__all__ = ["WeightedFusedAccumulator", "WeightedContext", "weighted_context"]
+__all__ = ["WeightedFusedAccumulator", "WeightedContext", "weighted_context",
+           "WeightedEvaluateAccumulator", "WeightedMeatAccumulator"]
 
 
 def _west(w_a, mean_a, m2_a, w_b, mean_b, m2_b):
@@ -297,3 +299,38 @@ class WeightedEvaluateAccumulator:
         acc.sse, acc.abs, acc.grad, acc.hp = d["sse"], d["abs"], d["grad"], d["hp"]
         acc.gram = d.get("gram")
         return acc
+
+
+class WeightedMeatAccumulator(MeatAccumulator):
+    """The sandwich's meat of a weighted fit (``--cov-type`` with ``--weight-column``).
+
+    statsmodels' ``WLS(...).fit(cov_type=...)`` is the OLS sandwich of the whitened
+    data, ``a~_i = sqrt(w_i) a_i``, ``e~_i = sqrt(w_i) e_i``, with leverages
+    ``h_i = ||R^{-T} a~_i||^2`` from the weighted R: this folds the rows ``u_i a~_i``
+    (:class:`~mrlinreg.numerics.robust.MeatAccumulator`'s ``u`` of the whitened
+    residuals).  Zero-weight rows add nothing (and have leverage 0).
+    """
+
+    kind = "weighted_hc_meat"
+
+    def add(self, X: np.ndarray, y: np.ndarray, weights: np.ndarray) -> None:
+        from scipy.linalg import solve_triangular
+
+        from mrlinreg.errors import TrainingError
+
+        weights = check_weights(weights)
+        if X.shape[0] == 0:
+            return
+        root = np.sqrt(weights)
+        A = root[:, None] * design_matrix(X, self.shift, self.scale, self.fit_intercept)
+        e = root * np.asarray(y, dtype=np.float64) - A @ self.w
+        V = solve_triangular(self.Rx, A.T, trans="T")
+        h = np.einsum("ij,ij->j", V, V)
+        if np.any(h >= 1.0 - 1e-12):
+            raise TrainingError(
+                "a row has leverage 1 (the fit passes through it exactly): HC2 and HC3 are "
+                "undefined; use <opt:cov_type> HC0 or HC1")
+        one_minus = 1.0 - h
+        for key, u in (("F0", e), ("F2", e / np.sqrt(one_minus)), ("F3", e / one_minus)):
+            self.F[key] = tsqr.update(self.F[key], u[:, None] * A)
+        self.n += X.shape[0]
