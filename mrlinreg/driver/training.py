@@ -505,6 +505,10 @@ class TrainingRun:
             metrics["r2"] = float(1.0 - loss / var_y)
         if summary is not None and summary.mae is not None:
             metrics["mae"] = summary.mae
+        if ctx.weighted:  # --weight-column: mse is the weighted mean, r2 the weighted R^2
+            metrics["sum_weights"] = float(ctx.sum_w)
+            if ctx.n_zero is not None:
+                metrics["zero_weight_rows"] = float(ctx.n_zero)
         return metrics
 
 

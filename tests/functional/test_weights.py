@@ -113,6 +113,9 @@ def test_record_and_passes(weighted, qr_summary):
     assert rec["intercept"] == pytest.approx(ref[3], rel=1e-10)
     r = y - np.column_stack([X, np.ones(len(y))]) @ ref
     assert rec["loss"] == pytest.approx(w @ r**2 / w.sum(), rel=1e-10)  # weighted MSE
+    assert rec["metrics"]["r2"] == pytest.approx(_wls(X, w, y).rsquared, rel=1e-10)
+    assert rec["metrics"]["sum_weights"] == pytest.approx(w.sum(), rel=1e-13)
+    assert rec["metrics"]["zero_weight_rows"] == N_ZERO
     # standardisation by the weighted moments
     mean = w @ X / w.sum()
     np.testing.assert_allclose(rec["scaling"]["shift"], mean, rtol=1e-12)
