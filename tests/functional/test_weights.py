@@ -250,6 +250,7 @@ def test_every_weight_zero_is_an_error(tmp_path):
     (["--weight-column", "wt", "--cv", "3"], ["--cv"]),
     (["--weight-column", "wt", "--summary", "--summary-mae"], ["--summary-mae"]),
     (["--weight-column", "wt", "--solver", "qr", "--refine"], ["--refine"]),
+    (["--weight-column", "wt", "--formula", "y ~ x0 + x1"], ["--formula"]),
 ])
 def test_refused_up_front(weighted, args, words):
     code, rec, err = run_inline([*args, "--quiet", weighted[0]])
