@@ -282,6 +282,29 @@ def split_weights(values: np.ndarray, fmt: RowFormat):
     return None if fmt.weight_idx is None else values[:, fmt.weight_idx]
 
 
+#: The reason of a row whose weight (``--weight-column``) is NaN or infinite.
+NON_FINITE_WEIGHT = "non_finite_weight"
+
+
+def name_weight_reasons(lines, bad, fmt: RowFormat) -> list:
+    """``bad`` with the ``non_finite`` rows whose weight field is NaN or infinite renamed
+    :data:`NON_FINITE_WEIGHT` (``--weight-column``).  Looks at the bad rows' lines only
+    (``lines[i]`` for each ``(i, reason)``), never at the good ones."""
+    if fmt.weight_idx is None or not any(r == "non_finite" for _, r in bad):
+        return bad
+
+    def reason(i, r):
+        if r != "non_finite":
+            return r
+        try:
+            weight = float(split_fields(lines[i], fmt.delimiter)[fmt.weight_idx])
+        except (ValueError, IndexError, csv.Error):
+            return r
+        return r if np.isfinite(weight) else NON_FINITE_WEIGHT
+
+    return [(i, reason(i, r)) for i, r in bad]
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)

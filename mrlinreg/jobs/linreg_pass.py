@@ -34,7 +34,8 @@ from mrlinreg.chunks import decode_line, drop_header_lines, parse_chunk, read_ch
 from mrlinreg.numerics.curve import expand_powers
 from mrlinreg.numerics.fused import FusedAccumulator
 from mrlinreg.numerics.merge import reducer_key
-from mrlinreg.parsing import MAX_MAGNITUDE, RowFormat, split_columns, split_weights
+from mrlinreg.parsing import (MAX_MAGNITUDE, RowFormat, name_weight_reasons, split_columns,
+                              split_weights)
 
 
 def n_design_columns(params):
@@ -213,6 +214,8 @@ class MRLinRegPass(MRJob):
         # MAX_MAGNITUDE: no overflowing squares
         if self.design is None:
             block = parse_chunk(chunk, self.fmt, MAX_MAGNITUDE, self.block_rows)
+            if block.bad and self.fmt.weight_idx is not None:  # a NaN/inf weight: named
+                block.bad = name_weight_reasons(chunk.split(b"\n"), block.bad, self.fmt)
         else:  # a formula: the raw columns (strings for C()), then the design's [X y]
             lines = chunk.split(b"\n")
             if lines and not lines[-1]:

@@ -209,11 +209,13 @@ def test_bad_weights_are_counted_bad_rows(tmp_path, weighted):
     d = weighted[0]
     bad = tmp_path / "bad.csv"
     with open(bad, "w") as f:
-        f.write("x0,wt,x1,x2,y\n1,-0.5,2,3,4\n1,nan,2,3,4\n1,inf,2,3,4\n1,-1e-300,2,3,4\n")
+        f.write("x0,wt,x1,x2,y\n1,-0.5,2,3,4\n1,nan,2,3,4\n1,inf,2,3,4\n1,-1e-300,2,3,4\n"
+                "nan,1,2,3,4\n")  # the last: a NaN feature, not a weight
     code, rec, err = run_inline(["--weight-column", "wt", "--solver", "qr", "--quiet",
                                  d, str(bad)])
     assert code == 0, err
-    assert rec["bad_row_reasons"] == {"negative_weight": 2, "non_finite": 2}
+    assert rec["bad_row_reasons"] == {"negative_weight": 2, "non_finite_weight": 2,
+                                      "non_finite": 1}
     assert rec["n_rows"] == 600
     code, _, err = run_inline(["--weight-column", "wt", "--solver", "qr", "--on-bad-row",
                                "fail", "--quiet", str(bad)])

@@ -153,3 +153,17 @@ def test_options_and_fingerprint():
         with pytest.raises(OptionError) as e:
             TrainOptions(**bad).validate()
         assert e.value.args and "weight_column" in str(e.value)
+
+
+def test_a_non_finite_weight_is_named():
+    from mrlinreg.parsing import name_weight_reasons
+
+    fmt = RowFormat(",", 3, (0,), 2, weight_idx=1)
+    lines = [b"1,nan,3", b"nan,1,3", b'1,"inf",3', b"1,2", b"1,-inf,3"]
+    bad = [(0, "non_finite"), (1, "non_finite"), (2, "non_finite"), (3, "field_count"),
+           (4, "out_of_range")]
+    assert name_weight_reasons(lines, bad, fmt) == [
+        (0, "non_finite_weight"), (1, "non_finite"), (2, "non_finite_weight"),
+        (3, "field_count"), (4, "out_of_range")]
+    unweighted = RowFormat(",", 3, (0,), 2)
+    assert name_weight_reasons(lines, bad, unweighted) is bad
