@@ -26,6 +26,10 @@ from mrlinreg.numerics.refine import ResidualAccumulator
 from mrlinreg.numerics.reservoir import ReservoirSample, row_keys
 from mrlinreg.numerics.robust import MeatAccumulator
 from mrlinreg.numerics.scaling import design_matrix
+from mrlinreg.numerics.weighted import WeightedMomentsAccumulator
+from mrlinreg.numerics.weighted_passes import (WeightedEvaluateAccumulator,
+                                               WeightedFusedAccumulator,
+                                               WeightedMeatAccumulator)
 
 
 class MomentsAccumulator:
@@ -276,6 +280,9 @@ ACCUMULATORS = {c.kind: c for c in (MomentsAccumulator, EvaluateAccumulator, QRA
                                      ResidualAccumulator, FusedAccumulator, FoldQRAccumulator,
                                      MeatAccumulator, LevelsAccumulator)}
 ACCUMULATORS[FoldFusedAccumulator.kind] = FoldFusedAccumulator
+# --weight-column: the weighted twins (mrlinreg.numerics.weighted, .weighted_passes)
+ACCUMULATORS.update({c.kind: c for c in (WeightedMomentsAccumulator, WeightedFusedAccumulator,
+                                         WeightedEvaluateAccumulator, WeightedMeatAccumulator)})
 
 
 def merge_partials(dicts):

@@ -78,6 +78,7 @@ class TrainOptions:
     formula: str | None = None
     max_levels: int = 1000
     unseen_level: str = "error"
+    weight_column: str | None = None  # --weight-column: weighted least squares
 
     def validate(self) -> "TrainOptions":
         """Return self if every setting is usable, else raise :class:`OptionError`."""
@@ -131,6 +132,8 @@ class TrainOptions:
             raise OptionError("<opt:max_levels> must be at least 1", "max_levels")
         if self.formula is not None:
             _check_formula(self)
+        if self.weight_column is not None:
+            _check_weights(self)
         return self
 
     def _validate_penalised(self):
@@ -182,6 +185,8 @@ class TrainOptions:
         fp.update({k: getattr(self, k) for k in PENALTY_FINGERPRINT_FIELDS if getattr(self, k)})
         if self.formula is not None:  # likewise: only formula runs carry it
             fp["formula"] = self.formula
+        if self.weight_column is not None:  # likewise: only weighted runs carry it
+            fp["weight_column"] = self.weight_column
         fp.update(features=list(features), label=label, inputs=list(inputs))
         return fp
 
@@ -305,6 +310,32 @@ def _check_formula(opts: TrainOptions) -> None:
     if not opts.fit_intercept and formula.intercept:
         raise OptionError("with <opt:formula>, drop the intercept in the formula ('- 1' or "
                           "'+ 0') instead of <opt:no_fit_intercept>", "fit_intercept")
+
+
+#: What ``--weight-column`` does not combine with (yet), and why (README: which options
+#: combine).
+WEIGHT_REFUSALS = (
+    ("cv_folds", "the fold factors are not weighted yet"),
+    ("formula", "a formula's design is not weighted yet"),
+    ("refine", "the double-double refinement passes are not weighted yet"),
+    ("summary_mae", "statsmodels' WLS has no mean absolute error"),
+)
+
+
+def _check_weights(opts: TrainOptions) -> None:
+    """``--weight-column``: a column name, and only the combinations that are weighted."""
+    if not opts.weight_column or opts.weight_column != opts.weight_column.strip():
+        raise OptionError("<opt:weight_column> must name a column", "weight_column")
+    if opts.features is not None and opts.weight_column in opts.features:
+        raise OptionError(f"<opt:weight_column> {opts.weight_column!r} is also in "
+                          "<opt:features>: the weights are not a feature", "weight_column")
+    if opts.label is not None and opts.weight_column == opts.label:
+        raise OptionError(f"<opt:weight_column> {opts.weight_column!r} is the label",
+                          "weight_column")
+    for name, why in WEIGHT_REFUSALS:
+        if getattr(opts, name):
+            raise OptionError(f"<opt:weight_column> does not combine with <opt:{name}>: "
+                              f"{why}", "weight_column")
 
 
 def _choice(opts, name, allowed):

@@ -76,6 +76,8 @@ class RowFormat:
     files : tuple of (str, RowFormat)
         Per input file (keyed by :func:`file_key`), its own layout: every file is
         read by column name, whatever the order of its columns.
+    weight_idx : int or None
+        Position of the row-weight column (``--weight-column``), None without weights.
     """
 
     delimiter: str
@@ -84,6 +86,7 @@ class RowFormat:
     label_idx: int | None
     header: str | None = None
     files: tuple = ()
+    weight_idx: int | None = None
 
     def for_file(self, path: str) -> "RowFormat":
         """The format of the file at ``path`` (this default when it is not listed)."""
@@ -103,6 +106,8 @@ class RowFormat:
         }
         if self.files:
             d["files"] = {k: f.to_dict() for k, f in self.files}
+        if self.weight_idx is not None:  # only weighted runs carry it
+            d["weight_idx"] = self.weight_idx
         return d
 
     @classmethod
@@ -114,6 +119,7 @@ class RowFormat:
             label_idx=None if d["label_idx"] is None else int(d["label_idx"]),
             header=d.get("header"),
             files=tuple((k, cls.from_dict(v)) for k, v in d.get("files", {}).items()),
+            weight_idx=None if d.get("weight_idx") is None else int(d["weight_idx"]),
         )
 
 
@@ -274,6 +280,34 @@ def split_columns(values: np.ndarray, fmt: RowFormat):
     X = values[:, list(fmt.feature_idx)]
     y = None if fmt.label_idx is None else values[:, fmt.label_idx]
     return X, y
+
+
+def split_weights(values: np.ndarray, fmt: RowFormat):
+    """The row weights of a parsed block (``--weight-column``), or None without them."""
+    return None if fmt.weight_idx is None else values[:, fmt.weight_idx]
+
+
+#: The reason of a row whose weight (``--weight-column``) is NaN or infinite.
+NON_FINITE_WEIGHT = "non_finite_weight"
+
+
+def name_weight_reasons(lines, bad, fmt: RowFormat) -> list:
+    """``bad`` with the ``non_finite`` rows whose weight field is NaN or infinite renamed
+    :data:`NON_FINITE_WEIGHT` (``--weight-column``).  Looks at the bad rows' lines only
+    (``lines[i]`` for each ``(i, reason)``), never at the good ones."""
+    if fmt.weight_idx is None or not any(r == "non_finite" for _, r in bad):
+        return bad
+
+    def reason(i, r):
+        if r != "non_finite":
+            return r
+        try:
+            weight = float(split_fields(lines[i], fmt.delimiter)[fmt.weight_idx])
+        except (ValueError, IndexError, csv.Error):
+            return r
+        return r if np.isfinite(weight) else NON_FINITE_WEIGHT
+
+    return [(i, reason(i, r)) for i, r in bad]
 
 
 def _is_number(text: str) -> bool:

@@ -189,6 +189,9 @@ class ModelRecord:
     #: ``{"text": "y ~ ...", "levels": {column: [levels]}}`` of a ``--formula`` model
     #: (absent from older models and from models without a formula)
     formula: dict | None = None
+    #: ``--weight-column``: the column of row weights (weighted least squares); absent
+    #: from unweighted models.  Predict ignores it.
+    weight_column: str | None = None
 
     def coefficient_vector(self) -> np.ndarray:
         return np.array([self.coefficients[f] for f in self.features], dtype=np.float64)
@@ -227,6 +230,8 @@ class ModelRecord:
         if self.formula is not None:
             d["formula"] = {"text": self.formula["text"],
                             "levels": {k: list(v) for k, v in self.formula["levels"].items()}}
+        if self.weight_column is not None:
+            d["weight_column"] = str(self.weight_column)
         check_finite(d, "model")
         return d
 
@@ -261,7 +266,7 @@ class ModelRecord:
                 refinement=d.get("refinement"), path=d.get("path"), cv=d.get("cv"),
                 selected=d.get("selected_features"),
                 residual_sample=ResidualSample.from_json(d.get("residual_sample")),
-                formula=d.get("formula"))
+                formula=d.get("formula"), weight_column=d.get("weight_column"))
         except KeyError as e:
             raise RecordFormatError(f"model record (format_version {version}) has no "
                                     f"{e.args[0]!r}") from None
@@ -371,6 +376,11 @@ class DataContext:
     factor of ``[A y]`` (None unless the stats strategy or a summary needs it).
     With ``--cv K``, ``fold_R`` (K, p+1, p+1) holds each fold's factor (zeros for
     an empty fold) and ``fold_n`` (K,) its row count.
+
+    With ``--weight-column`` (weighted least squares), ``sum_w`` is the weights'
+    total, ``mean``/``m2`` are weighted, ``R`` is the factor of ``sqrt(w) [A y]``,
+    ``n`` still counts every row (zero weights too), ``n_zero`` those of weight 0 and
+    ``sum_log_w`` adds ``log w`` over the positive weights (the WLS likelihood).
     """
 
     n: int
@@ -383,10 +393,29 @@ class DataContext:
     R: np.ndarray | None = None
     fold_R: np.ndarray | None = None
     fold_n: np.ndarray | None = None
+    sum_w: float | None = None       # --weight-column only
+    sum_log_w: float | None = None
+    n_zero: int | None = None
 
     @property
     def n_bad(self) -> int:
         return int(sum(self.bad_rows.values()))
+
+    @property
+    def weighted(self) -> bool:
+        return self.sum_w is not None
+
+    @property
+    def n_fit(self):
+        """What sums of squares are divided by: the weights' total, else the row count."""
+        return self.n if self.sum_w is None else self.sum_w
+
+    def weight_values(self) -> dict:
+        if self.sum_w is None:
+            return {}
+        return {"sum_w": float(self.sum_w),
+                **({} if self.sum_log_w is None else {"sum_log_w": float(self.sum_log_w)}),
+                **({} if self.n_zero is None else {"n_zero": int(self.n_zero)})}
 
     def to_values(self) -> dict:
         """Flat typed values (arrays, ints, strings) for the snapshot encoding."""
@@ -396,7 +425,8 @@ class DataContext:
                 "bad_rows": json.dumps(self.bad_rows, sort_keys=True), "shift": self.shift,
                 "scale": self.scale, "strategy": self.strategy, "R": self.R,
                 **({} if self.fold_R is None else
-                   {"fold_R": self.fold_R, "fold_n": np.asarray(self.fold_n, np.float64)})}
+                   {"fold_R": self.fold_R, "fold_n": np.asarray(self.fold_n, np.float64)}),
+                **self.weight_values()}
 
     @classmethod
     def from_values(cls, v: dict) -> "DataContext":
@@ -406,7 +436,10 @@ class DataContext:
                    bad_rows=json.loads(v["bad_rows"]), shift=v["shift"], scale=v["scale"],
                    strategy=v["strategy"], R=v.get("R"), fold_R=v.get("fold_R"),
                    fold_n=None if v.get("fold_n") is None else
-                   np.asarray(v["fold_n"]).astype(np.int64))
+                   np.asarray(v["fold_n"]).astype(np.int64),
+                   sum_w=None if v.get("sum_w") is None else float(v["sum_w"]),
+                   sum_log_w=None if v.get("sum_log_w") is None else float(v["sum_log_w"]),
+                   n_zero=None if v.get("n_zero") is None else int(v["n_zero"]))
 
 
 @dataclass

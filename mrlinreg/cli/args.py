@@ -111,6 +111,9 @@ def add_model_args(parser) -> None:
     g.add_argument("--residual-sample", type=int, default=0, metavar="N",
                    help="with --validation, keep N validation rows (a deterministic sample) "
                         "with their fitted values for residual plots; stored with the run")
+    g.add_argument("--weight-column", default=None, metavar="NAME",
+                   help="weighted least squares: each row's weight (finite, >= 0) from this "
+                        "column, which is not a feature; a negative weight is a bad row")
     add_json_arg(g)
     add_table_args(g)
 

@@ -161,7 +161,7 @@ def check_types(infos, wanted, partition_types: dict):
 
 def resolve_columnar(file_consts, fs, fmt_name, *, label=None, features=None,
                      require_label=True, webhdfs=None, partition_types=None,
-                     formats=None):
+                     formats=None, weight=None):
     """Resolve a columnar input: ``file_consts`` is ``[(path, {partition: value text})]``.
 
     Returns ``(RowFormat, feature names, label name, ColumnarSource)``; the row format
@@ -177,7 +177,11 @@ def resolve_columnar(file_consts, fs, fmt_name, *, label=None, features=None,
     names = [n for n in infos[0].schema if n not in partition_types]
     feats, label = choose_columns(names, label, features, require_label=require_label,
                                   partition_names=list(partition_types))
-    wanted = feats + ([label] if label is not None else [])
+    if weight is not None:  # --weight-column: read after the label, never a feature
+        feats = _without_weight(feats, weight, label, features,
+                                names + list(partition_types))
+    wanted = feats + ([label] if label is not None else []) + \
+        ([weight] if weight is not None else [])
     check_types(infos, wanted, partition_types)
     units, sizes = [], {}
     for info, (path, consts) in zip(infos, file_consts):
@@ -196,10 +200,26 @@ def resolve_columnar(file_consts, fs, fmt_name, *, label=None, features=None,
         raise InputError("the input is empty: no rows to fit")
     d = len(feats)
     fmt = RowFormat(delimiter=",", n_columns=len(wanted), feature_idx=tuple(range(d)),
-                    label_idx=None if label is None else d, header=None)
+                    label_idx=None if label is None else d, header=None,
+                    weight_idx=None if weight is None else len(wanted) - 1)
     source = ColumnarSource(tuple(wanted), tuple(units), sizes,
                             webhdfs if any(is_remote(p) for p in files) else None)
     return fmt, feats, label, source
+
+
+def _without_weight(feats, weight, label, features, available):
+    """The features without the weight column (``--weight-column``), which must exist
+    and be neither the label nor an asked-for feature."""
+    if weight not in available:
+        raise InputError(f"weight column {weight!r} (<opt:weight_column>) not found; "
+                         f"columns are {available}")
+    if weight == label or (features and weight in features):
+        raise InputError(f"the weight column {weight!r} cannot also be the label or a "
+                         "feature")
+    feats = [f for f in feats if f != weight]
+    if not feats:
+        raise InputError("no feature columns to fit")
+    return feats
 
 
 # --- tables -------------------------------------------------------------------------
@@ -286,7 +306,8 @@ def sniffed_files(listed: dict) -> list:
 
 
 def columnar_inputs(inputs, fs, *, input_format="auto", hive_table=None, where=None,
-                    label=None, features=None, require_label=True, config=None, listed=None):
+                    label=None, features=None, require_label=True, config=None, listed=None,
+                    weight=None):
     """``(files, RowFormat, features, label, ColumnarSource)`` when the input is a table or
     Parquet/ORC files; None for text (the caller reads it as CSV)."""
     from mrlinreg.driver.inputs import all_files, listing
@@ -300,7 +321,7 @@ def columnar_inputs(inputs, fs, *, input_format="auto", hive_table=None, where=N
         fmt, feats, label, source = resolve_columnar(
             tf.file_consts, fs, tf.stored_as, label=label, features=features,
             require_label=require_label, webhdfs=webhdfs, partition_types=tf.partition_types,
-            formats=tf.formats)
+            formats=tf.formats, weight=weight)
         return [p for p, _ in tf.file_consts], fmt, feats, label, source
     if input_format == "csv":
         return None
@@ -320,7 +341,7 @@ def columnar_inputs(inputs, fs, *, input_format="auto", hive_table=None, where=N
         kind, formats = input_format, {p: input_format for p in files}
     fmt, feats, label, source = resolve_columnar(
         [(p, {}) for p in files], fs, kind, label=label, features=features,
-        require_label=require_label, webhdfs=webhdfs, formats=formats)
+        require_label=require_label, webhdfs=webhdfs, formats=formats, weight=weight)
     return files, fmt, feats, label, source
 
 
@@ -331,7 +352,8 @@ def open_columnar(inputs, fs, opts, config, listed=None):
 
     found = columnar_inputs(inputs, fs, input_format=opts.input_format,
                             hive_table=opts.hive_table, where=opts.where, label=opts.label,
-                            features=opts.features, config=config, listed=listed)
+                            features=opts.features, config=config, listed=listed,
+                            weight=getattr(opts, "weight_column", None))
     if found is None:
         return None
     files, fmt, feats, label, source = found

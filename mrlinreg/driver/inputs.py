@@ -179,7 +179,7 @@ def _check_file(s: _Sniffed, reference, ref_from):
 
 
 def resolve_format(paths, fs, *, delimiter=None, label=None, features=None, schema_path=None,
-                   require_label=True, header="auto", listed=None):
+                   require_label=True, header="auto", listed=None, weight=None):
     """Work out the :class:`RowFormat` (with a layout per input file) and the column names.
 
     Returns
@@ -221,7 +221,14 @@ def resolve_format(paths, fs, *, delimiter=None, label=None, features=None, sche
         feats = [f.strip() for f in features.split(",")] if isinstance(features, str) \
             else list(features)
     else:
-        feats = schema.get("features") or [n for n in reference if n != label]
+        feats = schema.get("features") or [n for n in reference if n not in (label, weight)]
+    if weight is not None:
+        if weight not in reference:
+            raise InputError(f"weight column {weight!r} (<opt:weight_column>) not found; "
+                             f"columns are {reference}")
+        if weight == label or weight in feats:
+            raise InputError(f"the weight column {weight!r} cannot also be the label or a "
+                             "feature")
     missing = [f for f in feats if f not in reference]
     if missing:
         raise InputError(f"feature columns {missing} not found; columns are {reference}")
@@ -234,11 +241,12 @@ def resolve_format(paths, fs, *, delimiter=None, label=None, features=None, sche
         return RowFormat(delimiter=delimiter, n_columns=len(names),
                          feature_idx=tuple(names.index(f) for f in feats),
                          label_idx=None if label is None else names.index(label),
-                         header=header_line)
+                         header=header_line,
+                         weight_idx=None if weight is None else names.index(weight))
 
     files = tuple((file_key(s.path), layout(s.names or reference, s.header)) for s in sniffed)
     default_header = with_header[0].header if with_header else None
     fmt = layout(reference, default_header)
     fmt = RowFormat(fmt.delimiter, fmt.n_columns, fmt.feature_idx, fmt.label_idx,
-                    fmt.header, files)
+                    fmt.header, files, fmt.weight_idx)
     return fmt, feats, label

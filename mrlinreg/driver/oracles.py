@@ -58,9 +58,29 @@ class StatsOracle:
     strategy = "stats"
 
     def __init__(self, R, n):
-        self.R, self.n = np.asarray(R), int(n)
+        # a weighted fit divides by the weights' total (a float)
+        self.R, self.n = np.asarray(R), (n if isinstance(n, float) else int(n))
         self.calls = 0
 
     def __call__(self, W, P, hessian=False) -> Evaluation:
         self.calls += 1
         return evaluate_from_r(self.R, self.n, W, P, hessian)
+
+
+class WeightedPassOracle(PassOracle):
+    """``--weight-column`` on the ``passes`` strategy: each call is one weighted
+    ``evaluate`` pass (the format names the weight column), its sums divided by the
+    weights' total, as :class:`StatsOracle` divides the weighted R's."""
+
+    def __call__(self, W, P, hessian=False) -> Evaluation:
+        res = self.runner.run(dict(self.base, points=encode_array(W), directions=encode_array(P),
+                                   hessian=bool(hessian)))
+        self.calls += 1
+        acc, total = res.acc, res.acc.sum_w
+        if total <= 0:
+            raise TrainingError("no row with a positive weight in the input")
+        self.last = (np.array(W, dtype=np.float64), acc.abs / total)
+        return Evaluation(n=total, loss=acc.sse / total, grad=acc.grad / total,
+                          hp=acc.hp / total,
+                          hessian=None if acc.gram is None else acc.gram / total,
+                          mae=acc.abs / total)

@@ -114,14 +114,14 @@ def _kkt_residual(G, b, w, l1, l2, mask):
 def fit_cd(run) -> PenalisedFit:
     """``--solver cd``: one elastic-net fit, or the path, on the run's R factor."""
     opts, ctx = run.opts, run.context
-    n, R = ctx.n, ctx.R
+    n, R = ctx.n_fit, ctx.R  # weighted: glmnet's (1/2 sum w) sum w r^2
     mask = ridge.penalty_mask(run.d, opts.fit_intercept)
     G, b, yy = enet.gram_from_r(R, n)
     alpha = enet.mixing(opts.l1, opts.l2)
     tol = opts.tol ** 2 * max(np.sqrt(yy), np.finfo(float).tiny)  # units of y
     if opts.path:
         lambdas = enet.path_scales(enet.lambda_max(G, b, alpha, opts.fit_intercept), opts.path,
-                                   n, run.d)
+                                   ctx.n, run.d)
     else:
         lambdas = np.array([opts.l1 + opts.l2], dtype=np.float64)
     if not opts.path and opts.l1 == 0 and opts.l2 == 0:
@@ -202,8 +202,8 @@ def keep(fit: PenalisedFit, index: int, run) -> PenalisedFit:
     opts, ctx = run.opts, run.context
     alpha, s = enet.mixing(opts.l1, opts.l2), float(fit.lambdas[index])
     fit.w = fit.path_weights[index]
-    fit.loss = _mse(ctx.R, ctx.n, fit.w)
-    fit.objective = (enet.enet_objective(ctx.R, ctx.n, fit.w, alpha * s, (1 - alpha) * s,
+    fit.loss = _mse(ctx.R, ctx.n_fit, fit.w)
+    fit.objective = (enet.enet_objective(ctx.R, ctx.n_fit, fit.w, alpha * s, (1 - alpha) * s,
                                          ridge.penalty_mask(run.d, opts.fit_intercept))
                      if s > 0 else None)
     return fit

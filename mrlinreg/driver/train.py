@@ -51,7 +51,7 @@ def open_dataset(inputs, fs, opts: TrainOptions, config=None) -> Dataset:
     fmt, features, label = resolve_format(inputs, fs, delimiter=opts.delimiter,
                                           label=label, features=features,
                                           schema_path=opts.schema, header=opts.header,
-                                          listed=listed)
+                                          listed=listed, weight=opts.weight_column)
     return Dataset(tuple(input_files(inputs, fs, listed)), fmt, tuple(features), label)
 
 
@@ -143,6 +143,7 @@ def train_model(opts: TrainOptions, inputs, mrjob_args, fs, config, progress=Non
         refinement=None if fit.refinement is None else list(fit.refinement.passes),
         path=fit.path, cv=fit.cv, selected=fit.selected,
         residual_sample=samples[0] if samples else None,
-        formula=None if design is None else formula_run.formula_record(design))
+        formula=None if design is None else formula_run.formula_record(design),
+        weight_column=opts.weight_column)
     record.to_json()  # raises on any non-finite number before anything is printed
     return record

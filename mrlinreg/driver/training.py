@@ -25,10 +25,12 @@ import numpy as np
 from mrlinreg import kernels
 from mrlinreg.codec import encode_array
 from mrlinreg.driver import penalised, robust_se
-from mrlinreg.driver.oracles import PassOracle, StatsOracle
+from mrlinreg.driver.oracles import PassOracle, StatsOracle, WeightedPassOracle
 from mrlinreg.errors import TrainingError, render
 from mrlinreg.numerics import exact, ridge
-from mrlinreg.numerics.fused import context_from_fused
+from mrlinreg.numerics.fused import context_from_fused, moments_frame
+from mrlinreg.numerics.weighted import wls_summary
+from mrlinreg.numerics.weighted_passes import weighted_context
 from mrlinreg.numerics.lbfgs import LBFGS
 from mrlinreg.numerics.refine import Refinement, refine
 from mrlinreg.numerics.scaling import constant_columns, standardization, to_original
@@ -176,6 +178,8 @@ class TrainingRun:
         opts, fmt = self.opts, self.data.fmt
         strategy = choose_strategy(opts.strategy, opts.solver, self.p)
         need_r = strategy == "stats" or (opts.summary and not opts.l2)  # no OLS summary under l2
+        if opts.weight_column is not None:  # weighted least squares: its own one pass
+            return self._collect_weighted_context(strategy, need_r)
         kind = "fused" if need_r and not opts.cv_folds else "moments"
         if need_r and opts.cv_folds:  # one pass: a fused partial per fold, merged to R
             kind = kernels.FOLD_FUSED_PASS
@@ -205,6 +209,41 @@ class TrainingRun:
                                        opts.standardize)
         return DataContext(n, mean, m2, bad_rows, shift, scale, strategy, None)
 
+    def _say_bad_rows(self, bad_rows):
+        n_bad = int(sum(bad_rows.values()))
+        if n_bad:
+            self.progress.say(f"skipped {n_bad} bad rows: " + ", ".join(
+                f"{k.replace('_', ' ')} {v}" for k, v in sorted(bad_rows.items())))
+        return n_bad
+
+    def _collect_weighted_context(self, strategy, need_r) -> DataContext:
+        """``--weight-column``: one pass of the weighted moments, and with them (on R)
+        the factor of ``sqrt(w) [A y]`` (:mod:`mrlinreg.numerics.weighted_passes`)."""
+        opts, d = self.opts, self.d
+        first = self.passes.run({"pass": "fused" if need_r else "moments",
+                                 "format": self.data.fmt.to_dict()})
+        acc, bad_rows = first.acc, first.bad_rows
+        n_bad = self._say_bad_rows(bad_rows)
+        if acc.n == 0:
+            raise TrainingError("no valid rows in the input" +
+                                (f" ({n_bad} bad rows skipped)" if n_bad else ""))
+        if acc.sum_w <= 0:
+            raise TrainingError(f"every weight in <opt:weight_column> {opts.weight_column} is "
+                                f"zero ({acc.n} rows): nothing to fit")
+        self._check_label_magnitude(acc.mean[d], float(np.sqrt(acc.m2[d] / acc.sum_w)))
+        self.progress.say(f"{acc.n} rows (weights from {opts.weight_column}, total "
+                          f"{acc.sum_w:.6g}), {d} features; solver {opts.solver}, "
+                          f"strategy {strategy}")
+        if need_r:
+            wc = weighted_context(acc, opts.fit_intercept, opts.standardize)
+            return DataContext(wc.n, wc.mean, wc.m2, bad_rows, wc.shift, wc.scale, strategy,
+                               wc.R, sum_w=wc.sum_w, sum_log_w=wc.sum_log_w,
+                               n_zero=wc.n_zero)
+        shift, scale = moments_frame(acc.sum_w, acc.mean, acc.m2, d, opts.fit_intercept,
+                                     opts.standardize)
+        return DataContext(acc.n, acc.mean, acc.m2, bad_rows, shift, scale, strategy, None,
+                           sum_w=float(acc.sum_w))
+
     def _check_label_magnitude(self, mean_y, std_y):
         """Refuse a label so small that the loss underflows, unless the solver never
         needs the loss's digits (it would report ``converged`` with wrong weights)."""
@@ -232,7 +271,7 @@ class TrainingRun:
         ctx = self.context
         self._warn_constant_columns()
         lam, mask = float(opts.l2), ridge.penalty_mask(self.d, opts.fit_intercept)
-        R_fit = ridge.augment_r(ctx.R, ctx.n, lam, mask) if (lam > 0 and ctx.R is not None) \
+        R_fit = ridge.augment_r(ctx.R, ctx.n_fit, lam, mask) if (lam > 0 and ctx.R is not None) \
             else ctx.R
         pen = None
         if opts.solver == "cd" and ctx.strategy == "passes":  # FISTA, a pass per iteration
@@ -245,10 +284,10 @@ class TrainingRun:
             if R_fit is not None:
                 self._check_rank(exact.solve_r(R_fit, names=self.working_names))
             if ctx.strategy == "stats":
-                oracle = StatsOracle(R_fit, ctx.n)
+                oracle = StatsOracle(R_fit, ctx.n_fit)
             else:
-                oracle = PassOracle(self.passes, self.data.fmt, ctx.shift, ctx.scale,
-                                    opts.fit_intercept)
+                oracle = (WeightedPassOracle if ctx.weighted else PassOracle)(
+                    self.passes, self.data.fmt, ctx.shift, ctx.scale, opts.fit_intercept)
                 self.pass_oracle = oracle  # its last pass may give the summary's MAE
                 if lam > 0:
                     oracle = ridge.penalized_oracle(oracle, lam, mask)
@@ -283,7 +322,7 @@ class TrainingRun:
 
     def _warn_constant_columns(self):
         ctx, d = self.context, self.d
-        flags = constant_columns(ctx.mean[:d], np.sqrt(ctx.m2[:d] / ctx.n))
+        flags = constant_columns(ctx.mean[:d], np.sqrt(ctx.m2[:d] / ctx.n_fit))
         const = [f for f, c in zip(self.data.features, flags) if c]
         if const:
             self.warnings.append(f"constant feature columns {const}: their coefficients are "
@@ -354,7 +393,7 @@ class TrainingRun:
         """``solver = qr``: the solution from R alone, recorded as a one-step run."""
         sol = exact.solve_r(R_fit, names=self.working_names, min_norm=self.opts.min_norm)
         self._check_rank(sol)
-        loss, w = sol.rss / self.context.n, sol.w
+        loss, w = sol.rss / self.context.n_fit, sol.w
         self.progress.say(f"qr: exact solution from one pass, loss {loss:.10e}")
         if self.opts.refine:
             w, loss = self._refine(R_fit, sol.w)
@@ -415,6 +454,8 @@ class TrainingRun:
             return None
         if ctx.R is None:
             return None
+        if ctx.weighted:  # statsmodels' WLS (mrlinreg.numerics.weighted)
+            return self._wls_summary(w)
         mae, source = None, None
         if opts.summary_mae:
             ev = PassOracle(self.passes, self.data.fmt, ctx.shift, ctx.scale,
@@ -443,14 +484,33 @@ class TrainingRun:
                 self.refinement.estimated_componentwise_error
         return summary
 
+    def _wls_summary(self, w) -> Summary:
+        """statsmodels' ``WLS(y, X, weights=w).fit()`` statistics from the weighted R."""
+        ctx, opts = self.context, self.opts
+        stats = wls_summary(ctx.R, ctx.n, w,
+                            sum_log_weights=-np.inf if ctx.n_zero else ctx.sum_log_w,
+                            shift=ctx.shift, scale=ctx.scale,
+                            fit_intercept=opts.fit_intercept, names=self.working_names)
+        stats["mae_source"] = "not defined for a weighted fit (statsmodels' WLS has none)"
+        stats["weight_column"] = opts.weight_column
+        stats["zero_weight_rows"] = int(ctx.n_zero or 0)
+        stats["sum_weights"] = float(ctx.sum_w)
+        if opts.cov_type:  # one more pass: the weighted meat (WLS's sandwich)
+            stats = robust_se.apply(self, stats, w)
+        return Summary.from_ols(stats)
+
     def _metrics(self, loss, summary) -> dict:
         ctx, d = self.context, self.d
-        var_y = ctx.m2[d] / ctx.n
+        var_y = ctx.m2[d] / ctx.n_fit
         metrics = {"mse": float(loss), "rmse": float(np.sqrt(loss))}
         if (self.opts.fit_intercept or self.data.implicit_constant) and var_y > 0:
             metrics["r2"] = float(1.0 - loss / var_y)
         if summary is not None and summary.mae is not None:
             metrics["mae"] = summary.mae
+        if ctx.weighted:  # --weight-column: mse is the weighted mean, r2 the weighted R^2
+            metrics["sum_weights"] = float(ctx.sum_w)
+            if ctx.n_zero is not None:
+                metrics["zero_weight_rows"] = float(ctx.n_zero)
         return metrics
 
 

@@ -34,7 +34,8 @@ from mrlinreg.chunks import decode_line, drop_header_lines, parse_chunk, read_ch
 from mrlinreg.numerics.curve import expand_powers
 from mrlinreg.numerics.fused import FusedAccumulator
 from mrlinreg.numerics.merge import reducer_key
-from mrlinreg.parsing import MAX_MAGNITUDE, RowFormat, split_columns
+from mrlinreg.parsing import (MAX_MAGNITUDE, RowFormat, name_weight_reasons, split_columns,
+                              split_weights)
 
 
 def n_design_columns(params):
@@ -46,9 +47,40 @@ def n_design_columns(params):
     return len(params["format"]["feature_idx"]) * degree
 
 
+#: The bad-row reason of a negative row weight (``--weight-column``; a non-finite one is
+#: ``non_finite``, as any non-finite field).
+BAD_WEIGHT = "negative_weight"
+
+
+def is_weighted(params):
+    """Whether a pass reads row weights: its row format names a weight column."""
+    return params["format"].get("weight_idx") is not None
+
+
+def make_weighted_accumulator(params):
+    """The weighted twin of a pass's accumulator (``--weight-column``)."""
+    kind = params["pass"]
+    if kind == "moments":
+        return kernels.WeightedMomentsAccumulator(n_design_columns(params) + 1)
+    if kind == "fused":
+        return kernels.WeightedFusedAccumulator(n_design_columns(params))
+    if kind == "evaluate":
+        return kernels.WeightedEvaluateAccumulator(
+            decode_array(params["points"]), decode_array(params["directions"]),
+            decode_array(params["shift"]), decode_array(params["scale"]),
+            params["fit_intercept"], params.get("hessian", False))
+    if kind == "hc_meat":
+        return kernels.WeightedMeatAccumulator(
+            decode_array(params["w"]), decode_array(params["R"]), decode_array(params["shift"]),
+            decode_array(params["scale"]), params["fit_intercept"])
+    raise ValueError(f"pass kind {kind!r} has no weighted form")
+
+
 def make_accumulator(params):
     """Build the accumulator a pass's ``params`` ask for."""
     kind = params["pass"]
+    if is_weighted(params):
+        return make_weighted_accumulator(params)
     if kind == "levels":
         return LevelsAccumulator(params["max_levels"])
     if kind == "levels":
@@ -76,10 +108,14 @@ def make_accumulator(params):
     raise ValueError(f"unknown pass kind {kind!r}")
 
 
-def fold_block(acc, kind, X, y):
-    """Add a block's design ``X`` and label ``y`` to a pass's accumulator: the one way
-    text and columnar blocks reach the sums."""
-    if kind == "moments":  # features and label, one matrix
+def fold_block(acc, kind, X, y, weights=None):
+    """Add a block's design ``X`` and label ``y`` (and row ``weights``, when the pass is
+    weighted) to a pass's accumulator: the one way text and columnar blocks reach the sums."""
+    if weights is not None and kind == "moments":
+        acc.add(np.column_stack([X, y]), weights)
+    elif weights is not None:
+        acc.add(X, y, weights)
+    elif kind == "moments":  # features and label, one matrix
         acc.add(np.column_stack([X, y]))
     else:
         acc.add(X, y)
@@ -180,6 +216,8 @@ class MRLinRegPass(MRJob):
         # MAX_MAGNITUDE: no overflowing squares
         if self.design is None:
             block = parse_chunk(chunk, self.fmt, MAX_MAGNITUDE, self.block_rows)
+            if block.bad and self.fmt.weight_idx is not None:  # a NaN/inf weight: named
+                block.bad = name_weight_reasons(chunk.split(b"\n"), block.bad, self.fmt)
         else:  # a formula: the raw columns (strings for C()), then the design's [X y]
             lines = chunk.split(b"\n")
             if lines and not lines[-1]:
@@ -211,6 +249,11 @@ class MRLinRegPass(MRJob):
         transform first.  ``chunk``/``bad``: the text the rows came from (the fold of a
         row is a hash of its line); ``where``: the block's file, for a fatal bad row."""
         X, y, keep = self._design(*split_columns(values, self.values_fmt))
+        weights = split_weights(values, self.fmt)
+        if weights is not None and not self.stopped:
+            X, y, weights = self._drop_bad_weights(X, y, weights, chunk, bad, where)
+            if self.stopped:
+                return
         if self.stopped:
             if chunk is not None and keep is not None:  # the line of the first bad row
                 lines = chunk.split(b"\n")
@@ -228,9 +271,32 @@ class MRLinRegPass(MRJob):
         # blocks from a text chunk as from columnar batches (identical bits)
         b = self.block_rows
         for s in range(0, len(y), b):
-            fold_block(self.acc, self.params["pass"], X[s:s + b], y[s:s + b])
+            fold_block(self.acc, self.params["pass"], X[s:s + b], y[s:s + b],
+                       None if weights is None else weights[s:s + b])
             if folds is not None:
                 self.folds.add(X[s:s + b], y[s:s + b], folds[s:s + b])
+
+    def _drop_bad_weights(self, X, y, weights, chunk, bad, where):
+        """Rows with a negative weight are ``negative_weight`` bad rows: counted and
+        dropped, or (``--on-bad-row fail``) the end of the task, naming the line."""
+        negative = weights < 0
+        if not negative.any():
+            return X, y, weights
+        if self.fail_fast:
+            line = where or "?"
+            if chunk is not None:
+                lines = chunk.split(b"\n")
+                good = np.delete(np.arange(len(lines)), [i for i, _ in bad])
+                line = decode_line(lines[int(good[np.argmax(negative)])].rstrip(b"\r"))[:500]
+            self.first_bad = {"file": self.input_file or "?", "reason": BAD_WEIGHT,
+                              "line": line}
+            self.stopped = True
+            return X[:0], y[:0], weights[:0]
+        n_bad = int(negative.sum())
+        self.bad_counts[BAD_WEIGHT] = self.bad_counts.get(BAD_WEIGHT, 0) + n_bad
+        self.increment_counter("mrlinreg bad rows", BAD_WEIGHT, n_bad)
+        keep = ~negative
+        return X[keep], y[keep], weights[keep]
 
     def _design(self, X, y):
         """The design transform of the pass (``design: {"degree": K}``: powers 1..K of

@@ -267,7 +267,8 @@ def format_summary(summary: dict) -> str:
         ("AIC / BIC", f"{_cell(s['aic'], '{:.4g}')} / {_cell(s['bic'], '{:.4g}')}"),
     ]
     width = 78
-    lines = ["OLS Regression Results".center(width), "=" * width]
+    title = "WLS Regression Results" if s.get("weighted") else "OLS Regression Results"
+    lines = [title.center(width), "=" * width]
     for (lk, lv), (rk, rv) in zip(left, right):
         lines.append(f"{lk + ':':<20}{lv:>18}  {rk + ':':<24}{rv:>14}")
     lines.append("=" * width)

@@ -32,7 +32,7 @@ import numpy as np
 
 from mrlinreg.codec import decode_arrays, encode_arrays
 from mrlinreg.errors import InputError
-from mrlinreg.numerics import exact, summary, tsqr
+from mrlinreg.numerics import exact, tsqr
 from mrlinreg.numerics.scaling import design_matrix
 
 __all__ = ["WeightedMomentsAccumulator", "WeightedQRAccumulator", "check_weights",
@@ -195,6 +195,8 @@ def wls_summary(R_w, n, w, *, sum_log_weights: float, shift, scale, fit_intercep
         The keys of :func:`summary.ols_summary` (``ssr`` and the totals weighted,
         ``mae`` None), plus ``weighted: True`` and ``sum_log_weights``.
     """
+    from mrlinreg.numerics import summary  # here: tasks import this module (scipy.stats)
+
     out = summary.ols_summary(R_w, n, w, shift=shift, scale=scale,
                               fit_intercept=fit_intercept, names=names, alpha=alpha,
                               rcond=rcond, rss=rss)
