@@ -52,16 +52,20 @@ class HistoryEntry:
     grad_norm: float | None = None
     step: float | None = None
     elapsed_s: float | None = None
+    val_loss: float | None = None  # --early-stopping: the validation MSE at this iterate
 
     def to_json(self) -> dict:
-        return {"iteration": int(self.iteration), "loss": float(self.loss),
-                "grad_norm": _opt_float(self.grad_norm), "step": _opt_float(self.step),
-                "elapsed_s": _opt_float(self.elapsed_s)}
+        d = {"iteration": int(self.iteration), "loss": float(self.loss),
+             "grad_norm": _opt_float(self.grad_norm), "step": _opt_float(self.step),
+             "elapsed_s": _opt_float(self.elapsed_s)}
+        if self.val_loss is not None:
+            d["val_loss"] = float(self.val_loss)
+        return d
 
     @classmethod
     def from_json(cls, d: dict) -> "HistoryEntry":
         return cls(_require(d, "iteration", "history entry"), _require(d, "loss", "history entry"),
-                   d.get("grad_norm"), d.get("step"), d.get("elapsed_s"))
+                   d.get("grad_norm"), d.get("step"), d.get("elapsed_s"), d.get("val_loss"))
 
 
 def _opt_float(x):
@@ -189,6 +193,10 @@ class ModelRecord:
     #: ``{"text": "y ~ ...", "levels": {column: [levels]}}`` of a ``--formula`` model
     #: (absent from older models and from models without a formula)
     formula: dict | None = None
+    #: ``--loss huber``: ``{"delta", "delta_source", "scale", ...}`` (mrlinreg.driver.huber)
+    huber: dict | None = None
+    #: ``--early-stopping``: the stop decision (mrlinreg.driver.early_stopping)
+    early_stopping: dict | None = None
 
     def coefficient_vector(self) -> np.ndarray:
         return np.array([self.coefficients[f] for f in self.features], dtype=np.float64)
@@ -227,6 +235,9 @@ class ModelRecord:
         if self.formula is not None:
             d["formula"] = {"text": self.formula["text"],
                             "levels": {k: list(v) for k, v in self.formula["levels"].items()}}
+        for key in ("huber", "early_stopping"):
+            if getattr(self, key) is not None:
+                d[key] = dict(getattr(self, key))
         check_finite(d, "model")
         return d
 
@@ -261,7 +272,8 @@ class ModelRecord:
                 refinement=d.get("refinement"), path=d.get("path"), cv=d.get("cv"),
                 selected=d.get("selected_features"),
                 residual_sample=ResidualSample.from_json(d.get("residual_sample")),
-                formula=d.get("formula"))
+                formula=d.get("formula"), huber=d.get("huber"),
+                early_stopping=d.get("early_stopping"))
         except KeyError as e:
             raise RecordFormatError(f"model record (format_version {version}) has no "
                                     f"{e.args[0]!r}") from None
@@ -430,7 +442,10 @@ class SolverState:
 
     EXTRA_FIELDS = {"gd": ("t",), "cg": ("r", "dir"),
                     "newton": ("hessian", "hessian_factor", "whitened_grad"), "qr": (),
-                    "cd": (), "lbfgs": ("t", "S", "Y")}
+                    "cd": (), "lbfgs": ("t", "S", "Y"),
+                    "irls": ("next", "delta", "median_abs_residual")}
+    #: what early stopping keeps beside any solver's state (its best iterate so far)
+    EARLY_STOPPING_FIELDS = ("es_best_w", "es_best_loss")
     COMMON = ("w", "loss", "g", "g0_norm", "iteration", "prev_loss")
 
     def to_solver_dict(self) -> dict:
@@ -444,6 +459,7 @@ class SolverState:
         allowed = cls.EXTRA_FIELDS.get(solver)
         if allowed is None:
             raise RecordFormatError(f"unknown solver {solver!r} in a solver state")
+        allowed = tuple(allowed) + cls.EARLY_STOPPING_FIELDS
         unknown = set(d) - set(cls.COMMON) - set(allowed)
         if unknown:
             raise RecordFormatError(f"{solver} state has unknown fields {sorted(unknown)}")

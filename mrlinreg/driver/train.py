@@ -143,6 +143,7 @@ def train_model(opts: TrainOptions, inputs, mrjob_args, fs, config, progress=Non
         refinement=None if fit.refinement is None else list(fit.refinement.passes),
         path=fit.path, cv=fit.cv, selected=fit.selected,
         residual_sample=samples[0] if samples else None,
-        formula=None if design is None else formula_run.formula_record(design))
+        formula=None if design is None else formula_run.formula_record(design),
+        huber=fit.huber, early_stopping=fit.early_stopping)
     record.to_json()  # raises on any non-finite number before anything is printed
     return record

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mrlinreg.codec import encode_array
-from mrlinreg.driver import penalised, robust_se
+from mrlinreg.driver import huber, penalised, robust_se
 from mrlinreg.driver.oracles import PassOracle, StatsOracle
 from mrlinreg.errors import TrainingError, render
 from mrlinreg.numerics import exact, ridge
@@ -93,6 +93,8 @@ class FitResult:
     path: dict | None = None       # --path (mrlinreg.driver.penalised)
     cv: dict | None = None         # --cv
     selected: list | None = None   # non-zero features of a cd fit
+    huber: dict | None = None      # --loss huber (mrlinreg.driver.huber)
+    early_stopping: dict | None = None  # --early-stopping (mrlinreg.driver.early_stopping)
 
     def scaling(self, opts: TrainOptions) -> Scaling:
         return Scaling(opts.standardize, opts.fit_intercept, tuple(self.context.shift.tolist()),
@@ -131,6 +133,8 @@ def choose_strategy(requested: str, solver: str, p: int) -> str:
     """``auto`` picks ``stats`` while the (p+1)^2 R factor stays small; qr is always on R."""
     if solver in ("qr", "cd"):
         return "stats"
+    if solver == "irls":  # --loss huber: one weighted-TSQR pass per iteration
+        return "passes"
     if requested == "auto":
         return "stats" if p <= STATS_MAX_FEATURES else "passes"
     return requested
@@ -175,6 +179,7 @@ class TrainingRun:
         opts, fmt = self.opts, self.data.fmt
         strategy = choose_strategy(opts.strategy, opts.solver, self.p)
         need_r = strategy == "stats" or (opts.summary and not opts.l2)  # no OLS summary under l2
+        need_r = need_r or opts.loss == "huber"  # its OLS start and the final MSE
         kind = "fused" if need_r and not opts.cv_folds else "moments"
         first = self.passes.run({"pass": kind, "format": fmt.to_dict()})
         bad_rows, n = first.bad_rows, first.acc.n
@@ -233,6 +238,8 @@ class TrainingRun:
             self.context = self.collect_context()
         ctx = self.context
         self._warn_constant_columns()
+        if opts.loss == "huber":  # IRLS passes (mrlinreg.driver.huber)
+            return huber.fit(self)
         lam, mask = float(opts.l2), ridge.penalty_mask(self.d, opts.fit_intercept)
         R_fit = ridge.augment_r(ctx.R, ctx.n, lam, mask) if (lam > 0 and ctx.R is not None) \
             else ctx.R
