@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mrlinreg.codec import encode_array
-from mrlinreg.driver import huber, penalised, robust_se
+from mrlinreg.driver import early_stopping, huber, penalised, robust_se
 from mrlinreg.driver.oracles import PassOracle, StatsOracle
 from mrlinreg.errors import TrainingError, render
 from mrlinreg.numerics import exact, ridge
@@ -158,7 +158,7 @@ class TrainingRun:
     """
 
     def __init__(self, opts: TrainOptions, data: Dataset, passes, progress=None,
-                 on_iteration=None, resume: Resume | None = None):
+                 on_iteration=None, resume: Resume | None = None, holdout=None):
         self.opts, self.data, self.passes = opts, data, passes
         self.progress = progress or Progress(opts.quiet)
         self.on_iteration, self.resume = on_iteration, resume
@@ -170,6 +170,8 @@ class TrainingRun:
         self.context: DataContext | None = resume.context if resume else None
         self.refinement: Refinement | None = None
         self.pass_oracle: PassOracle | None = None
+        self.holdout = holdout  # (PassRunner, RowFormat) of --validation: early stopping
+        self.stopper = None     # mrlinreg.driver.early_stopping.EarlyStopper
 
     # --- the data context -----------------------------------------------------------
 
@@ -286,7 +288,9 @@ class TrainingRun:
                          path=None if pen is None else pen.path,
                          cv=None if cv is None else penalised.cv_record(cv, opts.cv_folds),
                          selected=None if pen is None else
-                         penalised.selected_features(self.data.features, w, self.d))
+                         penalised.selected_features(self.data.features, w, self.d),
+                         early_stopping=None if self.stopper is None else
+                         self.stopper.record(iterations))
 
     def _warn_constant_columns(self):
         ctx, d = self.context, self.d
@@ -296,33 +300,51 @@ class TrainingRun:
             self.warnings.append(f"constant feature columns {const}: their coefficients are "
                                  "not identifiable")
 
-    def _record_step(self, step: Step, state: SolverState) -> None:
+    def _record_step(self, step: Step, state: SolverState, val_loss=None) -> None:
         entry = None
+        if self.stopper is not None:  # early stopping: its best iterate is saved too
+            state.extra.update(self.stopper.state_extra())
         if step.iteration > 0:
             entry = HistoryEntry(step.iteration, step.loss, step.grad_norm, step.step,
-                                 self.progress.elapsed())
+                                 self.progress.elapsed(), val_loss)
             self.history.append(entry)
         if self.on_iteration is not None:  # saved before it is reported
             self.on_iteration(step, state, self.context, entry)
 
     def _iterate(self, solver, oracle):
         ctx = self.context
+        stopper = self.stopper = early_stopping.start(self)  # None without --early-stopping
         if self.resume is not None:
             solver.state = self.resume.solver_state.to_solver_dict()
+            if stopper is not None:
+                solver.state, es_extra = stopper.split_state(solver.state)
+                stopper.resume(es_extra, self.history)
         else:
             # without R (passes strategy) the first pass brings A^T A along for the rank check
             s0 = solver.start(oracle, np.zeros(self.p), hessian=ctx.R is None)
             if ctx.R is None:
                 self._check_gram(solver.start_hessian)
-            self._record_step(s0, SolverState.from_solver_dict(solver.name, solver.state))
+            val = None if stopper is None else stopper.observe(solver.state["w"], s0.loss)
+            self._record_step(s0, SolverState.from_solver_dict(solver.name, solver.state), val)
             self.progress.step(s0)
         converged = solver.converged()
-        while not converged and solver.state["iteration"] < self.opts.max_iter:
+        while not converged and solver.state["iteration"] < self.opts.max_iter and \
+                not (stopper is not None and stopper.stop):
             step = solver.iterate(oracle)
-            self._record_step(step, SolverState.from_solver_dict(solver.name, solver.state))
+            val = None if stopper is None else stopper.observe(solver.state["w"], step.loss)
+            self._record_step(step, SolverState.from_solver_dict(solver.name, solver.state),
+                              val)
             self.progress.step(step)
+            if val is not None:
+                self.progress.say(f"           validation loss {val:.10e}")
             converged = solver.converged()
-        if converged and isinstance(oracle, StatsOracle):
+        if stopper is not None and stopper.stop:  # keep the best iterate
+            d = stopper.decision
+            self.progress.say(f"early stopping: no better validation loss for "
+                              f"{stopper.patience} iterations after iteration {d.best}; "
+                              f"keeping iteration {d.best}")
+            return stopper.best_w, stopper.best_train_loss, False, solver.state["iteration"]
+        if converged and isinstance(oracle, StatsOracle) and stopper is None:
             self._finish_on_r(solver, oracle)
         if not converged:
             self.warnings.append(
