@@ -445,7 +445,7 @@ class SolverState:
                     "cd": (), "lbfgs": ("t", "S", "Y"),
                     "irls": ("next", "delta", "median_abs_residual")}
     #: what early stopping keeps beside any solver's state (its best iterate so far)
-    EARLY_STOPPING_FIELDS = ("es_best_w", "es_best_loss")
+    EARLY_STOPPING_FIELDS = ("es_val0", "es_best_w", "es_best_train_loss")
     COMMON = ("w", "loss", "g", "g0_norm", "iteration", "prev_loss")
 
     def to_solver_dict(self) -> dict:
