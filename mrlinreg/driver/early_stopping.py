@@ -30,11 +30,9 @@ SOURCE_R = "the validation data's R factor (one pass before the iterations)"
 SOURCE_PASS = "one evaluate pass over the validation data per iteration"
 
 
-def start(run):
+def start(run, use_r):
     """The :class:`EarlyStopper` of a :class:`~mrlinreg.driver.training.TrainingRun`
-    (None without ``--early-stopping``); with R_val its one pass runs now."""
-    from mrlinreg.driver.training import STATS_MAX_FEATURES
-
+    (None without ``--early-stopping``); with ``use_r`` R_val's one pass runs now."""
     if not run.opts.early_stopping:
         return None
     if run.holdout is None:
@@ -42,7 +40,7 @@ def start(run):
     passes, fmt = run.holdout
     ctx = run.context
     val = ValidationLoss(passes, fmt, ctx.shift, ctx.scale, run.opts.fit_intercept,
-                         use_r=run.p <= STATS_MAX_FEATURES)
+                         use_r=use_r)
     run.progress.say(f"early stopping: patience {run.opts.early_stopping}, validation loss "
                      f"from {val.source}")
     return EarlyStopper(run.opts.early_stopping, val)

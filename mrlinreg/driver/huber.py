@@ -31,6 +31,8 @@ whose numbers are all measured.  Each iteration's snapshot holds ``w_k`` and the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.linalg import solve_triangular
 
@@ -46,6 +48,19 @@ from mrlinreg.records import SolverState
 COLLECT_CAP = 100_000
 DELTA_SOURCE_DEFAULT = "1.345*MAD of OLS residuals"
 DELTA_SOURCE_USER = "user"
+
+
+@dataclass
+class HuberFit:
+    """What :func:`fit` found: working weights, the data's MSE and F at them, the record."""
+
+    w: np.ndarray
+    mse: float
+    objective: float
+    converged: bool
+    iterations: int
+    metrics: dict
+    record: dict   # the model JSON's "huber"
 
 
 def _base(run):
@@ -99,9 +114,7 @@ def irls_pass(run, w, delta):
 
 def fit(run):
     """``--loss huber``: the fit of :class:`~mrlinreg.driver.training.TrainingRun` ``run``
-    (whose context holds the R factor of ``[A y]``).  Returns its ``FitResult``."""
-    from mrlinreg.driver.training import FitResult  # the caller's module: no cycle at load
-
+    (whose context holds the R factor of ``[A y]``).  Returns a :class:`HuberFit`."""
     opts, ctx = run.opts, run.context
     ols_objective, delta_passes, prev_w = None, None, None
     if run.resume is not None:  # continue with the pass at the stored proposal
@@ -145,18 +158,11 @@ def fit(run):
     r = np.asarray(ctx.R) @ np.append(w, -1.0)  # the data's MSE from the first pass's R
     mse = float(r @ r / ctx.n)
     metrics = run._metrics(mse, None)
-    metrics["huber_objective"] = float(objective)
-    metrics["huber_delta"] = delta
     source = DELTA_SOURCE_USER if opts.huber_delta is not None else DELTA_SOURCE_DEFAULT
     huber = {"delta": delta, "delta_source": source,
              "scale": None if med is None else med / MAD_CONSTANT,
              "median_abs_ols_residual": med, "k": HUBER_K,
              "delta_passes": delta_passes, "ols_objective": ols_objective}
-    if huber["scale"] is not None:
-        metrics["huber_scale"] = huber["scale"]
     for message in run.warnings:
         run.progress.say(f"warning: {message}")
-    return FitResult(w=w, loss=mse, objective=float(objective), converged=converged,
-                     iterations=int(k), context=ctx, history=run.history,
-                     warnings=run.warnings, summary=None, passes=run.passes.passes,
-                     metrics=metrics, huber=huber)
+    return HuberFit(w, mse, float(objective), converged, int(k), metrics, huber)

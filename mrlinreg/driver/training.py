@@ -241,7 +241,11 @@ class TrainingRun:
         ctx = self.context
         self._warn_constant_columns()
         if opts.loss == "huber":  # IRLS passes (mrlinreg.driver.huber)
-            return huber.fit(self)
+            h = huber.fit(self)
+            return FitResult(w=h.w, loss=h.mse, objective=h.objective, converged=h.converged,
+                             iterations=h.iterations, context=ctx, history=self.history,
+                             warnings=self.warnings, summary=None, passes=self.passes.passes,
+                             metrics=h.metrics, huber=h.record)
         lam, mask = float(opts.l2), ridge.penalty_mask(self.d, opts.fit_intercept)
         R_fit = ridge.augment_r(ctx.R, ctx.n, lam, mask) if (lam > 0 and ctx.R is not None) \
             else ctx.R
@@ -313,7 +317,8 @@ class TrainingRun:
 
     def _iterate(self, solver, oracle):
         ctx = self.context
-        stopper = self.stopper = early_stopping.start(self)  # None without --early-stopping
+        # None without --early-stopping; R_val while it is small
+        stopper = self.stopper = early_stopping.start(self, self.p <= STATS_MAX_FEATURES)
         if self.resume is not None:
             solver.state = self.resume.solver_state.to_solver_dict()
             if stopper is not None:
