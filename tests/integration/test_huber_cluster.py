@@ -84,7 +84,7 @@ def test_huber_on_yarn_published_to_hive_and_hbase(hadoop_cluster, cluster_info,
                MRLINREG_HBASE_PORT=str(cluster_info.hbase_port),
                MRLINREG_ZOOKEEPER_HOSTS=cluster_info.zookeeper_hosts)
     model = f"huber_{tag}"
-    opts = ["--loss", "huber", "--tol", "1e-9", "--quiet"]
+    opts = ["--loss", "huber", "--tol", "1e-7", "--quiet"]  # 4 iterations, 3e-8 from scipy
     try:
         p = subprocess.run([sys.executable, LINREG, "-r", "hadoop", *opts, "--publish",
                             "--model-name", model, f"hdfs://{hdfs_parts}/train"],
