@@ -22,6 +22,7 @@ from mrlinreg.numerics import tsqr
 from mrlinreg.numerics.cv import FoldQRAccumulator, folds_of_lines
 from mrlinreg.numerics.cv_fused import FoldFusedAccumulator
 from mrlinreg.numerics.fused import FusedAccumulator
+from mrlinreg.numerics.huber import HuberIRLSAccumulator, QuantileSketch, log_edges
 from mrlinreg.numerics.refine import ResidualAccumulator
 from mrlinreg.numerics.reservoir import ReservoirSample, row_keys
 from mrlinreg.numerics.robust import MeatAccumulator
@@ -192,6 +193,52 @@ class QRAccumulator:
         return acc
 
 
+class AbsResidualSketch:
+    """:class:`~mrlinreg.numerics.huber.QuantileSketch` of ``|y - A w|`` at one ``w``.
+
+    One round of :func:`~mrlinreg.numerics.huber.exact_median` over the residuals of
+    a fit (``--loss huber``'s default delta).  ``edges`` is ``"log"`` (round one's
+    ``2^(1/64)`` log bins, rebuilt in every task instead of shipped: ~131k of them) or
+    an explicit array; only the bins hit travel.
+    """
+
+    kind = "abs_residual_sketch"
+
+    def __init__(self, w, shift, scale, fit_intercept, edges="log", collect=False):
+        self.w = np.asarray(w, dtype=np.float64)
+        self.shift, self.scale, self.fit_intercept = shift, scale, fit_intercept
+        self.edges_spec = edges
+        self.sketch = QuantileSketch(log_edges() if isinstance(edges, str) else edges, collect)
+        self.n = 0
+
+    def add(self, X: np.ndarray, y: np.ndarray) -> None:
+        if X.shape[0] == 0:
+            return
+        A = design_matrix(X, self.shift, self.scale, self.fit_intercept)
+        self.sketch.add(np.abs(y - A @ self.w))
+        self.n += X.shape[0]
+
+    def merge(self, other: "AbsResidualSketch") -> None:
+        self.sketch.merge(other.sketch)
+        self.n += other.n
+
+    def to_dict(self) -> dict:
+        sk = self.sketch.to_dict()
+        if isinstance(self.edges_spec, str):
+            sk["edges"] = self.edges_spec
+        return {"kind": self.kind, "n": self.n, "sketch": sk}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "AbsResidualSketch":
+        acc = cls.__new__(cls)
+        sk = dict(d["sketch"])
+        acc.edges_spec = sk["edges"] if isinstance(sk["edges"], str) else None
+        if acc.edges_spec is not None:
+            sk["edges"] = log_edges()  # an array: decode_arrays passes it through
+        acc.sketch, acc.n = QuantileSketch.from_dict(sk), int(d["n"])
+        return acc
+
+
 #: The key a pass's fold add-on is emitted and reduced under (beside ``partial``).
 FOLD_ADDON_KEY = FoldQRAccumulator.kind
 #: The single pass of ``--cv`` on R: the moments as its ``partial`` (row count, bad
@@ -278,7 +325,8 @@ def block_folds(lines, bad, n_folds):
 
 ACCUMULATORS = {c.kind: c for c in (MomentsAccumulator, EvaluateAccumulator, QRAccumulator,
                                      ResidualAccumulator, FusedAccumulator, FoldQRAccumulator,
-                                     MeatAccumulator, LevelsAccumulator)}
+                                     MeatAccumulator, LevelsAccumulator,
+                                     HuberIRLSAccumulator, AbsResidualSketch)}
 ACCUMULATORS[FoldFusedAccumulator.kind] = FoldFusedAccumulator
 # --weight-column: the weighted twins (mrlinreg.numerics.weighted, .weighted_passes)
 ACCUMULATORS.update({c.kind: c for c in (WeightedMomentsAccumulator, WeightedFusedAccumulator,

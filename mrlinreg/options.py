@@ -17,7 +17,7 @@ from mrlinreg.partition_filter import FilterError, parse_table_name, parse_where
 from mrlinreg.formula import FormulaError, parse_formula
 from mrlinreg.schema import InvalidIdentifierError, validate_key_name
 
-SOLVERS = ("gd", "cg", "newton", "qr", "cd", "lbfgs")
+SOLVERS = ("gd", "cg", "newton", "qr", "cd", "lbfgs", "irls")
 STRATEGIES = ("auto", "passes", "stats")
 LINE_SEARCHES = ("armijo", "none")
 BAD_ROW_POLICIES = ("skip", "fail")
@@ -25,6 +25,9 @@ HEADER_MODES = ("auto", "yes", "no")
 INPUT_FORMATS = ("auto", "csv", "parquet", "orc")
 COV_TYPES = ("HC0", "HC1", "HC2", "HC3")  # robust standard errors (statsmodels' cov_type)
 UNSEEN_POLICIES = ("error", "reference")
+LOSSES = ("squared", "huber")  # --loss: least squares, or Huber's robust loss (solver irls)
+#: Robust-fit and early-stopping options: in the fingerprint only when set.
+ROBUST_FINGERPRINT_FIELDS = ("huber_delta", "early_stopping")
 
 #: Options that change the iterates: a resumed run must use the same ones.
 FINGERPRINT_FIELDS = ("solver", "strategy", "learning_rate", "line_search", "tol",
@@ -79,6 +82,9 @@ class TrainOptions:
     max_levels: int = 1000
     unseen_level: str = "error"
     weight_column: str | None = None  # --weight-column: weighted least squares
+    loss: str = "squared"            # --loss huber: robust regression by IRLS
+    huber_delta: float | None = None  # --huber-delta, label units (None: 1.345 MAD)
+    early_stopping: int = 0          # --early-stopping PATIENCE (0: off)
 
     def validate(self) -> "TrainOptions":
         """Return self if every setting is usable, else raise :class:`OptionError`."""
@@ -99,6 +105,7 @@ class TrainOptions:
         if self.block_rows < 1:
             raise OptionError("<opt:block_rows> must be at least 1", "block_rows")
         self._validate_penalised()
+        self._validate_robust()
         if self.delimiter is not None and len(self.delimiter) != 1:
             raise OptionError("<opt:delimiter> must be a single character", "delimiter")
         if self.features is not None:
@@ -177,12 +184,59 @@ class TrainOptions:
             raise OptionError("<opt:refine> and <opt:min_norm> need <opt:solver> qr",
                               "refine" if self.refine else "min_norm")
 
+    def _validate_robust(self):
+        """``--loss huber`` (IRLS) and ``--early-stopping``: values and combinations,
+        refused up front (the README's table of which options combine)."""
+        _choice(self, "loss", LOSSES)
+        if self.loss == "huber":
+            for name in ("l1", "l2", "path", "cv_folds", "cov_type", "summary", "refine",
+                         "min_norm", "early_stopping"):
+                if getattr(self, name):
+                    raise OptionError(f"<opt:{name}> does not combine with <opt:loss> huber "
+                                      "(see the README's table of which options combine)",
+                                      name)
+            if self.solver != "irls":
+                raise OptionError(f"<opt:loss> huber is fitted by iteratively reweighted least "
+                                  f"squares: <opt:solver> irls (its default); got <opt:solver> "
+                                  f"{self.solver}", "solver")
+            if self.huber_delta is not None and not (math.isfinite(self.huber_delta)
+                                                     and self.huber_delta > 0):
+                raise OptionError("<opt:huber_delta> must be a positive number (in the "
+                                  "label's units)", "huber_delta")
+            if self.strategy == "stats":
+                raise OptionError("<opt:loss> huber reweights every row at every iteration: "
+                                  "one weighted-TSQR pass each, so <opt:strategy> passes (or "
+                                  "auto); stats has no rows to reweight", "strategy")
+        else:
+            if self.solver == "irls":
+                raise OptionError("<opt:solver> irls fits <opt:loss> huber; least squares "
+                                  "needs no reweighting", "solver")
+            if self.huber_delta is not None:
+                raise OptionError("<opt:huber_delta> needs <opt:loss> huber", "huber_delta")
+        if self.early_stopping < 0:
+            raise OptionError("<opt:early_stopping> must be a positive number of iterations "
+                              "(the patience)", "early_stopping")
+        if self.early_stopping:
+            if self.solver not in ("gd", "lbfgs"):
+                raise OptionError(f"<opt:early_stopping> needs <opt:solver> gd or lbfgs (got "
+                                  f"{self.solver})", "early_stopping")
+            if not self.validation:
+                raise OptionError("<opt:early_stopping> watches the validation loss: give "
+                                  "<opt:validation> INPUT", "early_stopping")
+            if self.l2 or self.summary:
+                raise OptionError("<opt:early_stopping> stops before the minimum: it does not "
+                                  "combine with <opt:l2> or <opt:summary>",
+                                  "l2" if self.l2 else "summary")
+
     def fingerprint(self, features, label, inputs) -> dict:
         """What a resumed run must share with the run it continues."""
         fp = {k: getattr(self, k) for k in FINGERPRINT_FIELDS}
         if self.header != "auto":  # runs stored before the option existed read "auto"
             fp["header"] = self.header
         fp.update({k: getattr(self, k) for k in PENALTY_FINGERPRINT_FIELDS if getattr(self, k)})
+        fp.update({k: getattr(self, k) for k in ROBUST_FINGERPRINT_FIELDS if getattr(self, k)})
+        if self.loss != "squared":
+            fp["loss"] = self.loss
         if self.formula is not None:  # likewise: only formula runs carry it
             fp["formula"] = self.formula
         if self.weight_column is not None:  # likewise: only weighted runs carry it
@@ -319,6 +373,7 @@ WEIGHT_REFUSALS = (
     ("formula", "a formula's design is not weighted yet"),
     ("refine", "the double-double refinement passes are not weighted yet"),
     ("summary_mae", "statsmodels' WLS has no mean absolute error"),
+    ("early_stopping", "the validation loss is not weighted yet"),
 )
 
 
@@ -336,6 +391,14 @@ def _check_weights(opts: TrainOptions) -> None:
         if getattr(opts, name):
             raise OptionError(f"<opt:weight_column> does not combine with <opt:{name}>: "
                               f"{why}", "weight_column")
+    if opts.loss != "squared":
+        raise OptionError("<opt:weight_column> does not combine with <opt:loss> huber: IRLS's "
+                          "own row weights are not composed with sample weights yet",
+                          "weight_column")
+    if opts.solver == "cd" and opts.strategy == "passes":
+        raise OptionError("<opt:weight_column> does not combine with <opt:solver> cd on "
+                          "<opt:strategy> passes (FISTA's passes are not weighted yet); the "
+                          "stats strategy is", "weight_column")
 
 
 def _choice(opts, name, allowed):

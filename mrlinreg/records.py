@@ -52,16 +52,20 @@ class HistoryEntry:
     grad_norm: float | None = None
     step: float | None = None
     elapsed_s: float | None = None
+    val_loss: float | None = None  # --early-stopping: the validation MSE at this iterate
 
     def to_json(self) -> dict:
-        return {"iteration": int(self.iteration), "loss": float(self.loss),
-                "grad_norm": _opt_float(self.grad_norm), "step": _opt_float(self.step),
-                "elapsed_s": _opt_float(self.elapsed_s)}
+        d = {"iteration": int(self.iteration), "loss": float(self.loss),
+             "grad_norm": _opt_float(self.grad_norm), "step": _opt_float(self.step),
+             "elapsed_s": _opt_float(self.elapsed_s)}
+        if self.val_loss is not None:
+            d["val_loss"] = float(self.val_loss)
+        return d
 
     @classmethod
     def from_json(cls, d: dict) -> "HistoryEntry":
         return cls(_require(d, "iteration", "history entry"), _require(d, "loss", "history entry"),
-                   d.get("grad_norm"), d.get("step"), d.get("elapsed_s"))
+                   d.get("grad_norm"), d.get("step"), d.get("elapsed_s"), d.get("val_loss"))
 
 
 def _opt_float(x):
@@ -192,6 +196,10 @@ class ModelRecord:
     #: ``--weight-column``: the column of row weights (weighted least squares); absent
     #: from unweighted models.  Predict ignores it.
     weight_column: str | None = None
+    #: ``--loss huber``: ``{"delta", "delta_source", "scale", ...}`` (mrlinreg.driver.huber)
+    huber: dict | None = None
+    #: ``--early-stopping``: the stop decision (mrlinreg.driver.early_stopping)
+    early_stopping: dict | None = None
 
     def coefficient_vector(self) -> np.ndarray:
         return np.array([self.coefficients[f] for f in self.features], dtype=np.float64)
@@ -232,6 +240,9 @@ class ModelRecord:
                             "levels": {k: list(v) for k, v in self.formula["levels"].items()}}
         if self.weight_column is not None:
             d["weight_column"] = str(self.weight_column)
+        for key in ("huber", "early_stopping"):
+            if getattr(self, key) is not None:
+                d[key] = dict(getattr(self, key))
         check_finite(d, "model")
         return d
 
@@ -266,7 +277,8 @@ class ModelRecord:
                 refinement=d.get("refinement"), path=d.get("path"), cv=d.get("cv"),
                 selected=d.get("selected_features"),
                 residual_sample=ResidualSample.from_json(d.get("residual_sample")),
-                formula=d.get("formula"), weight_column=d.get("weight_column"))
+                formula=d.get("formula"), weight_column=d.get("weight_column"),
+                huber=d.get("huber"), early_stopping=d.get("early_stopping"))
         except KeyError as e:
             raise RecordFormatError(f"model record (format_version {version}) has no "
                                     f"{e.args[0]!r}") from None
@@ -464,7 +476,10 @@ class SolverState:
     EXTRA_FIELDS = {"gd": ("t",), "cg": ("r", "dir"),
                     "newton": ("hessian", "hessian_factor", "whitened_grad"), "qr": (),
                     "cd": (), "lbfgs": ("t", "S", "Y"),
-                    "fista": ("objective", "y", "f_y", "g_y", "x_next", "a", "L", "residual")}
+                    "fista": ("objective", "y", "f_y", "g_y", "x_next", "a", "L", "residual"),
+                    "irls": ("next", "delta", "median_abs_residual")}
+    #: what early stopping keeps beside any solver's state (its best iterate so far)
+    EARLY_STOPPING_FIELDS = ("es_val0", "es_best_w", "es_best_train_loss")
     COMMON = ("w", "loss", "g", "g0_norm", "iteration", "prev_loss")
 
     def to_solver_dict(self) -> dict:
@@ -478,6 +493,7 @@ class SolverState:
         allowed = cls.EXTRA_FIELDS.get(solver)
         if allowed is None:
             raise RecordFormatError(f"unknown solver {solver!r} in a solver state")
+        allowed = tuple(allowed) + cls.EARLY_STOPPING_FIELDS
         unknown = set(d) - set(cls.COMMON) - set(allowed)
         if unknown:
             raise RecordFormatError(f"{solver} state has unknown fields {sorted(unknown)}")

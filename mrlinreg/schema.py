@@ -325,3 +325,29 @@ def column_differences(table, actual_columns, actual_partitions):
     if not missing and not extra and [n for n, _ in actual_columns] != list(expected):
         problems.append("column order differs")
     return problems
+
+
+def added_columns(table, actual_columns, actual_partitions):
+    """The schema's columns a live table lacks, when it lacks only nullable columns at
+    the end (a later mrlinreg appended them): those columns, else None.
+
+    Such a table is migrated in place with :func:`add_columns_ddl`; its older
+    partitions' Parquet files lack the columns, and Hive reads them as null.
+    """
+    names = [n for n, _ in actual_columns]
+    want = list(table.columns)
+    if [n for n, _ in actual_partitions] != [c.name.lower() for c in table.partitions]:
+        return None
+    if len(names) >= len(want) or names != [c.name.lower() for c in want[:len(names)]]:
+        return None
+    if dict(actual_columns) != {c.name.lower(): c.type.lower() for c in want[:len(names)]}:
+        return None
+    extra = want[len(names):]
+    return extra if all(c.nullable for c in extra) else None
+
+
+def add_columns_ddl(table, database, columns):
+    """``ALTER TABLE ... ADD COLUMNS`` for :func:`added_columns`."""
+    return (f"ALTER TABLE {quote_name(database)}.{quote_name(table.name)} ADD COLUMNS (\n"
+            f"{_column_list(columns)}\n)")
+

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from mrlinreg.options import (BAD_ROW_POLICIES, COV_TYPES, HEADER_MODES, INPUT_FORMATS,
+from mrlinreg.options import (BAD_ROW_POLICIES, COV_TYPES, HEADER_MODES, INPUT_FORMATS, LOSSES,
                               LINE_SEARCHES, SOLVERS, STRATEGIES, UNSEEN_POLICIES, CurveOptions,
                               PredictOptions, TrainOptions)
 
@@ -114,8 +114,22 @@ def add_model_args(parser) -> None:
     g.add_argument("--weight-column", default=None, metavar="NAME",
                    help="weighted least squares: each row's weight (finite, >= 0) from this "
                         "column, which is not a feature; a negative weight is a bad row")
+    add_robust_args(g)
     add_json_arg(g)
     add_table_args(g)
+
+
+def add_robust_args(g) -> None:
+    """``--loss``, ``--huber-delta`` (robust regression) and ``--early-stopping``."""
+    g.add_argument("--loss", choices=LOSSES, default="squared",
+                   help="squared (default): least squares; huber: Huber's robust loss, "
+                        "fitted by IRLS (one weighted-TSQR pass per iteration)")
+    g.add_argument("--huber-delta", type=float, default=None, metavar="D",
+                   help="with --loss huber: the threshold in the label's units (default "
+                        "1.345 * MAD of the OLS residuals, computed once)")
+    g.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE",
+                   help="gd or lbfgs: stop when the --validation loss has not improved for "
+                        "PATIENCE iterations, and keep the best iterate")
 
 
 def add_json_arg(group) -> None:
@@ -233,7 +247,8 @@ def train_options(ns) -> TrainOptions:
     if values.get("solver") is None:  # cd when only it can do what was asked
         penalised = getattr(ns, "l1", 0) or getattr(ns, "path", 0)
         values["solver"] = ("cd" if penalised else
-                            "qr" if getattr(ns, "cv_folds", 0) else "gd")
+                            "qr" if getattr(ns, "cv_folds", 0) else
+                            "irls" if getattr(ns, "loss", "squared") == "huber" else "gd")
     return TrainOptions(**values).validate()
 
 

@@ -77,6 +77,17 @@ def format_model(record: ModelRecord) -> str:
     if last is not None and last.grad_norm is not None and record.solver != "qr":
         detail += f", final |grad| {_num(float(last.grad_norm))}"
     lines.append(f"convergence: {detail}")
+    if record.huber:  # --loss huber
+        h = record.huber
+        lines.append(f"huber:       delta {_num(h['delta'])} ({h['delta_source']}), "
+                     f"objective {_num(record.objective)}")
+    if record.early_stopping:  # --early-stopping
+        es = record.early_stopping
+        lines.append("early stop:  " + (
+            f"stopped at iteration {es['stop_iteration']}, kept iteration "
+            f"{es['best_iteration']} (validation MSE {_num(es['best_val_loss'])})"
+            if es["stopped"] else f"did not stop (patience {es['patience']}), best "
+            f"validation MSE at iteration {es['best_iteration']}"))
     lines.append(f"passes:      {record.passes} MapReduce pass(es)")
     if record.residual_sample is not None:
         lines.append(f"sample:      {len(record.residual_sample.fitted)} validation rows kept "

@@ -94,6 +94,8 @@ class SnapshotWriter:
         values = {f"solver.{k}": v for k, v in state.to_values().items()}
         values.update({"run.elapsed_s": None if entry is None else entry.elapsed_s,
                        "run.finished": int(finished), "run.passes": int(self.passes())})
+        if entry is not None and entry.val_loss is not None:  # --early-stopping
+            values["run.val_loss"] = float(entry.val_loss)
         self.store.put(Snapshot(model_name=self.model_name, run_id=self.run_id,
                                 iteration=int(step.iteration), weights=state.w,
                                 loss=float(step.loss), grad_norm=float(step.grad_norm),
@@ -152,7 +154,8 @@ def load_resume(store, model_name, fingerprint, stamps=None, warn=log.warning) -
                               "context (stored once per run) is missing; train without "
                               "<opt:resume>")
         history = [HistoryEntry(s.iteration, s.loss, s.grad_norm, s.step,
-                                s.solver_state.get("run.elapsed_s"))
+                                s.solver_state.get("run.elapsed_s"),
+                                s.solver_state.get("run.val_loss"))
                    for s in _history(store, model_name, snap.run_id)
                    if 1 <= s.iteration <= snap.iteration]
         state = SolverState.from_values(snap.weights, {

@@ -60,7 +60,8 @@ def job_name(model_name, pass_kind: str) -> str:
 def _merge_keys(params) -> int:
     """Merge keys of a pass: many for O(d^2) partials (R factors, Hessians), so no reducer
     call takes them all; one for the small ones (each key may cost a reduce task)."""
-    big = params["pass"] in ("fused", "tsqr", kernels.FOLD_FUSED_PASS) or params.get("hessian")
+    big = params["pass"] in ("fused", "tsqr", kernels.FOLD_FUSED_PASS, "huber_irls") or \
+        params.get("hessian")
     return DEFAULT_BUCKETS if big else 1
 
 

@@ -106,18 +106,21 @@ def train_model(opts: TrainOptions, inputs, mrjob_args, fs, config, progress=Non
             writer = SnapshotWriter(snapshots, opts.model_name, run_id, fingerprint,
                                     resumed=resume is not None, stamps=stamps,
                                     passes=lambda: earlier + passes.passes)
+            vpasses = None
+            if validation is not None:
+                vpasses = PassRunner(list(mrjob_args) + pass_inputs(validation, workdir),
+                                     workdir, block_rows=opts.block_rows,
+                                     on_bad_row=opts.on_bad_row, model_name=opts.model_name,
+                                     say=progress.say, extra=pass_params(validation))
+                if "formula" in passes.extra:
+                    vpasses.extra["formula"] = passes.extra["formula"]
             fit = TrainingRun(opts, data, passes, progress, on_iteration=writer,
-                              resume=resume).fit()
+                              resume=resume, holdout=None if vpasses is None
+                              else (vpasses, validation.fmt)).fit()
             writer.finish()
         metrics = dict(fit.metrics)
         scaling = fit.scaling(opts)
         if validation is not None:
-            vpasses = PassRunner(list(mrjob_args) + pass_inputs(validation, workdir), workdir,
-                                 block_rows=opts.block_rows, on_bad_row=opts.on_bad_row,
-                                 model_name=opts.model_name, say=progress.say,
-                                 extra=pass_params(validation))
-            if "formula" in passes.extra:
-                vpasses.extra["formula"] = passes.extra["formula"]
             held_out = evaluate_holdout(vpasses, validation.fmt, scaling, fit.w,
                                         sample_size=opts.residual_sample,
                                         on_sample=samples.append)
@@ -137,13 +140,15 @@ def train_model(opts: TrainOptions, inputs, mrjob_args, fs, config, progress=Non
         intercept=float(intercept), iterations=fit.iterations, converged=fit.converged,
         loss=fit.loss, n_rows=int(fit.context.n), bad_rows=fit.context.n_bad,
         bad_row_reasons={k: int(v) for k, v in fit.context.bad_rows.items()},
-        passes=earlier + passes.passes, history=fit.history, metrics=metrics, scaling=scaling,
+        passes=earlier + passes.passes + (fit.early_stopping or {}).get("val_loss_passes", 0),
+        history=fit.history, metrics=metrics, scaling=scaling,
         working_weights=[float(v) for v in fit.w], warnings=[progress.text(w) for w in fit.warnings],
         summary=fit.summary, objective=fit.objective,
         refinement=None if fit.refinement is None else list(fit.refinement.passes),
         path=fit.path, cv=fit.cv, selected=fit.selected,
         residual_sample=samples[0] if samples else None,
         formula=None if design is None else formula_run.formula_record(design),
-        weight_column=opts.weight_column)
+        weight_column=opts.weight_column,
+        huber=fit.huber, early_stopping=fit.early_stopping)
     record.to_json()  # raises on any non-finite number before anything is printed
     return record

@@ -24,7 +24,7 @@ import numpy as np
 
 from mrlinreg import kernels
 from mrlinreg.codec import encode_array
-from mrlinreg.driver import penalised, robust_se
+from mrlinreg.driver import early_stopping, huber, penalised, robust_se
 from mrlinreg.driver.oracles import PassOracle, StatsOracle, WeightedPassOracle
 from mrlinreg.errors import TrainingError, render
 from mrlinreg.numerics import exact, ridge
@@ -95,6 +95,8 @@ class FitResult:
     path: dict | None = None       # --path (mrlinreg.driver.penalised)
     cv: dict | None = None         # --cv
     selected: list | None = None   # non-zero features of a cd fit
+    huber: dict | None = None      # --loss huber (mrlinreg.driver.huber)
+    early_stopping: dict | None = None  # --early-stopping (mrlinreg.driver.early_stopping)
 
     def scaling(self, opts: TrainOptions) -> Scaling:
         return Scaling(opts.standardize, opts.fit_intercept, tuple(self.context.shift.tolist()),
@@ -134,6 +136,8 @@ def choose_strategy(requested: str, solver: str, p: int) -> str:
     cd unless ``passes`` is asked for (FISTA then, :func:`penalised.fit_fista`)."""
     if solver == "qr" or (solver == "cd" and requested != "passes"):
         return "stats"
+    if solver == "irls":  # --loss huber: one weighted-TSQR pass per iteration
+        return "passes"
     if requested == "auto":
         return "stats" if p <= STATS_MAX_FEATURES else "passes"
     return requested
@@ -157,7 +161,7 @@ class TrainingRun:
     """
 
     def __init__(self, opts: TrainOptions, data: Dataset, passes, progress=None,
-                 on_iteration=None, resume: Resume | None = None):
+                 on_iteration=None, resume: Resume | None = None, holdout=None):
         self.opts, self.data, self.passes = opts, data, passes
         self.progress = progress or Progress(opts.quiet)
         self.on_iteration, self.resume = on_iteration, resume
@@ -169,6 +173,8 @@ class TrainingRun:
         self.context: DataContext | None = resume.context if resume else None
         self.refinement: Refinement | None = None
         self.pass_oracle: PassOracle | None = None
+        self.holdout = holdout  # (PassRunner, RowFormat) of --validation: early stopping
+        self.stopper = None     # mrlinreg.driver.early_stopping.EarlyStopper
 
     # --- the data context -----------------------------------------------------------
 
@@ -178,6 +184,7 @@ class TrainingRun:
         opts, fmt = self.opts, self.data.fmt
         strategy = choose_strategy(opts.strategy, opts.solver, self.p)
         need_r = strategy == "stats" or (opts.summary and not opts.l2)  # no OLS summary under l2
+        need_r = need_r or opts.loss == "huber"  # its OLS start and the final MSE
         if opts.weight_column is not None:  # weighted least squares: its own one pass
             return self._collect_weighted_context(strategy, need_r)
         kind = "fused" if need_r and not opts.cv_folds else "moments"
@@ -270,6 +277,12 @@ class TrainingRun:
             self.context = self.collect_context()
         ctx = self.context
         self._warn_constant_columns()
+        if opts.loss == "huber":  # IRLS passes (mrlinreg.driver.huber)
+            h = huber.fit(self)
+            return FitResult(w=h.w, loss=h.mse, objective=h.objective, converged=h.converged,
+                             iterations=h.iterations, context=ctx, history=self.history,
+                             warnings=self.warnings, summary=None, passes=self.passes.passes,
+                             metrics=h.metrics, huber=h.record)
         lam, mask = float(opts.l2), ridge.penalty_mask(self.d, opts.fit_intercept)
         R_fit = ridge.augment_r(ctx.R, ctx.n_fit, lam, mask) if (lam > 0 and ctx.R is not None) \
             else ctx.R
@@ -318,7 +331,9 @@ class TrainingRun:
                          path=None if pen is None else pen.path,
                          cv=None if cv is None else penalised.cv_record(cv, opts.cv_folds),
                          selected=None if pen is None else
-                         penalised.selected_features(self.data.features, w, self.d))
+                         penalised.selected_features(self.data.features, w, self.d),
+                         early_stopping=None if self.stopper is None else
+                         self.stopper.record(iterations))
 
     def _warn_constant_columns(self):
         ctx, d = self.context, self.d
@@ -328,33 +343,52 @@ class TrainingRun:
             self.warnings.append(f"constant feature columns {const}: their coefficients are "
                                  "not identifiable")
 
-    def _record_step(self, step: Step, state: SolverState) -> None:
+    def _record_step(self, step: Step, state: SolverState, val_loss=None) -> None:
         entry = None
+        if self.stopper is not None:  # early stopping: its best iterate is saved too
+            state.extra.update(self.stopper.state_extra())
         if step.iteration > 0:
             entry = HistoryEntry(step.iteration, step.loss, step.grad_norm, step.step,
-                                 self.progress.elapsed())
+                                 self.progress.elapsed(), val_loss)
             self.history.append(entry)
         if self.on_iteration is not None:  # saved before it is reported
             self.on_iteration(step, state, self.context, entry)
 
     def _iterate(self, solver, oracle):
         ctx = self.context
+        # None without --early-stopping; R_val while it is small
+        stopper = self.stopper = early_stopping.start(self, self.p <= STATS_MAX_FEATURES)
         if self.resume is not None:
             solver.state = self.resume.solver_state.to_solver_dict()
+            if stopper is not None:
+                solver.state, es_extra = stopper.split_state(solver.state)
+                stopper.resume(es_extra, self.history)
         else:
             # without R (passes strategy) the first pass brings A^T A along for the rank check
             s0 = solver.start(oracle, np.zeros(self.p), hessian=ctx.R is None)
             if ctx.R is None:
                 self._check_gram(solver.start_hessian)
-            self._record_step(s0, SolverState.from_solver_dict(solver.name, solver.state))
+            val = None if stopper is None else stopper.observe(solver.state["w"], s0.loss)
+            self._record_step(s0, SolverState.from_solver_dict(solver.name, solver.state), val)
             self.progress.step(s0)
         converged = solver.converged()
-        while not converged and solver.state["iteration"] < self.opts.max_iter:
+        while not converged and solver.state["iteration"] < self.opts.max_iter and \
+                not (stopper is not None and stopper.stop):
             step = solver.iterate(oracle)
-            self._record_step(step, SolverState.from_solver_dict(solver.name, solver.state))
+            val = None if stopper is None else stopper.observe(solver.state["w"], step.loss)
+            self._record_step(step, SolverState.from_solver_dict(solver.name, solver.state),
+                              val)
             self.progress.step(step)
+            if val is not None:
+                self.progress.say(f"           validation loss {val:.10e}")
             converged = solver.converged()
-        if converged and isinstance(oracle, StatsOracle):
+        if stopper is not None and stopper.stop:  # keep the best iterate
+            d = stopper.decision
+            self.progress.say(f"early stopping: no better validation loss for "
+                              f"{stopper.patience} iterations after iteration {d.best}; "
+                              f"keeping iteration {d.best}")
+            return stopper.best_w, stopper.best_train_loss, False, solver.state["iteration"]
+        if converged and isinstance(oracle, StatsOracle) and stopper is None:
             self._finish_on_r(solver, oracle)
         if not converged:
             self.warnings.append(

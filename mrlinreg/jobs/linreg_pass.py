@@ -105,6 +105,15 @@ def make_accumulator(params):
     if kind == "hc_meat":  # --cov-type: the sandwich's meat at the fitted weights
         return kernels.MeatAccumulator(decode_array(params["w"]), decode_array(params["R"]),
                                        shift, scale, params["fit_intercept"])
+    if kind == "huber_irls":  # --loss huber: one IRLS pass (weighted TSQR at w)
+        return kernels.HuberIRLSAccumulator(decode_array(params["w"]), params["delta"],
+                                            shift, scale, params["fit_intercept"])
+    if kind == "abs_residual_sketch":  # --loss huber: a round of the median of |r|
+        edges = params["edges"]
+        return kernels.AbsResidualSketch(decode_array(params["w"]), shift, scale,
+                                         params["fit_intercept"],
+                                         edges if edges == "log" else decode_array(edges),
+                                         params["collect"])
     raise ValueError(f"unknown pass kind {kind!r}")
 
 

@@ -35,7 +35,8 @@ import uuid
 
 import pyarrow as pa
 
-from mrlinreg.schema import (column_differences, create_database_ddl, create_table_ddl,
+from mrlinreg.schema import (add_columns_ddl, added_columns, column_differences,
+                             create_database_ddl, create_table_ddl,
                              hive_literal, load_warehouse, parse_describe, quote_name,
                              validate_key_name, validate_sql_name)
 from mrlinreg.storage.connection import HeldConnection
@@ -195,6 +196,12 @@ class HiveResultsStore(HeldConnection):
                 continue
             cursor.execute(f"DESCRIBE {quote_name(self.database)}.{quote_name(name)}")
             columns, partitions = parse_describe(cursor.fetchall())
+            added = added_columns(table, columns, partitions)
+            if added:  # nullable columns a later mrlinreg appended: added in place
+                log.info("adding columns %s to Hive table %s.%s",
+                         ", ".join(c.name for c in added), self.database, name)
+                cursor.execute(add_columns_ddl(table, self.database, added))
+                continue
             diffs = column_differences(table, columns, partitions)
             if diffs:
                 problems.append(f"{self.database}.{name}: " + "; ".join(diffs))

@@ -85,12 +85,17 @@ def record_rows(record: ModelRecord):
                               value=record.intercept, **_inference(coef_stats.get(INTERCEPT))))
 
     history_rows = [dict(iteration=h.iteration, loss=h.loss, grad_norm=h.grad_norm,
-                         step=h.step, elapsed_s=h.elapsed_s) for h in record.history]
+                         step=h.step, elapsed_s=h.elapsed_s, val_loss=h.val_loss)
+                    for h in record.history]
 
     metrics = dict(record.metrics)
     metric_rows = [dict(name=str(k), value=v) for k, v in metrics.items()]
     if summary is not None:
         metric_rows += [dict(name=f"summary.{k}", value=v) for k, v in summary.stats.items()
+                        if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    for part in ("huber", "early_stopping"):  # --loss huber's delta, the stop decision
+        metric_rows += [dict(name=f"{part}.{k}", value=float(v))
+                        for k, v in (getattr(record, part, None) or {}).items()
                         if isinstance(v, (int, float)) and not isinstance(v, bool)]
 
     r2 = metrics.get("r2", summary.get("r2") if summary is not None else None)
