@@ -189,6 +189,9 @@ class ModelRecord:
     #: ``{"text": "y ~ ...", "levels": {column: [levels]}}`` of a ``--formula`` model
     #: (absent from older models and from models without a formula)
     formula: dict | None = None
+    #: iterations whose snapshot could not be written (the snapshot store was down;
+    #: training went on); absent when every snapshot was written
+    snapshots_missing: list | None = None
 
     def coefficient_vector(self) -> np.ndarray:
         return np.array([self.coefficients[f] for f in self.features], dtype=np.float64)
@@ -227,6 +230,8 @@ class ModelRecord:
         if self.formula is not None:
             d["formula"] = {"text": self.formula["text"],
                             "levels": {k: list(v) for k, v in self.formula["levels"].items()}}
+        if self.snapshots_missing:
+            d["snapshots_missing"] = [int(i) for i in self.snapshots_missing]
         check_finite(d, "model")
         return d
 
@@ -261,7 +266,8 @@ class ModelRecord:
                 refinement=d.get("refinement"), path=d.get("path"), cv=d.get("cv"),
                 selected=d.get("selected_features"),
                 residual_sample=ResidualSample.from_json(d.get("residual_sample")),
-                formula=d.get("formula"))
+                formula=d.get("formula"),
+                snapshots_missing=d.get("snapshots_missing"))
         except KeyError as e:
             raise RecordFormatError(f"model record (format_version {version}) has no "
                                     f"{e.args[0]!r}") from None
