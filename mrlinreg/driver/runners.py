@@ -103,6 +103,7 @@ class WebHDFSHadoopRunner(HadoopJobRunner):
     """
 
     webhdfs = None
+    uberized = False  # this runner made its job an uber job
 
     @property
     def fs(self):
@@ -120,6 +121,7 @@ class WebHDFSHadoopRunner(HadoopJobRunner):
         jobconf = super()._jobconf_for_step(step_num)
         if UBER_KEY not in jobconf and self._input_bytes() <= UBER_MAX_BYTES:
             jobconf = dict(jobconf, **{UBER_KEY: "true"})
+            self.uberized = True  # the pass driver runs a failed uber job again without
         return jobconf
 
     def _input_bytes(self):
