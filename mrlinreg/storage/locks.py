@@ -227,6 +227,7 @@ class ZooKeeperModelLock:
         self._epoch = 0            # counts suspensions (a timer acts on its own only)
         self._recheck = False      # reconnected: verify the lock node once
         self._lost = None          # LockLostError once the lock is given up
+        self._releasing = False    # release() closes the session: its LOST is no loss
 
     def _start(self):
         client = self._factory(self.hosts, self.connect_timeout_s)
@@ -270,8 +271,8 @@ class ZooKeeperModelLock:
     def _on_state(self, state):
         """kazoo's listener (its own thread: must not block)."""
         with self._changed:
-            if self._lost is not None:
-                return True  # given up: stop listening
+            if self._lost is not None or self._releasing:
+                return True  # given up, or our own release closes the session: stop listening
             if state == "SUSPENDED":
                 self._epoch += 1
                 self._suspended_at = time.monotonic()
@@ -302,7 +303,7 @@ class ZooKeeperModelLock:
     def _give_up(self, reason):
         """Mark the lock lost (called holding ``_changed``) and tell ``on_lost``."""
         self._lost = LockLostError(self.model_name, reason)
-        log.warning("%s", self._lost)
+        log.warning("giving up the lock of model %r: %s", self.model_name, reason)
         if self.on_lost is not None:
             threading.Thread(target=self.on_lost, args=(self._lost,), daemon=True).start()
 
@@ -337,6 +338,10 @@ class ZooKeeperModelLock:
                     raise self._lost
 
     def release(self):
+        with self._changed:
+            self._releasing = True
+        if self._client is not None:
+            self._client.remove_listener(self._on_state)
         if self._lost is not None or self._suspended_at is not None:
             # nothing to delete (the session is gone), or no server to delete it on:
             # closing the session removes the node; never wait on a retry loop here

@@ -50,6 +50,9 @@ class FakeClient:
     def add_listener(self, listener):
         self.listeners.append(listener)
 
+    def remove_listener(self, listener):
+        self.listeners.remove(listener) if listener in self.listeners else None
+
     def state(self, state):
         self.listeners = [f for f in self.listeners if not f(state)]
 
@@ -58,6 +61,7 @@ class FakeClient:
 
     def stop(self):
         self.stopped = True
+        self.state("LOST")  # kazoo: closing the session is a LOST state change
 
     def close(self):
         pass
@@ -173,3 +177,10 @@ def test_abort_outside_the_signal_handling_does_nothing():
     from mrlinreg.driver.interrupt import abort
 
     assert abort(LockLostError("m", "gone")) is False
+
+
+def test_our_own_release_is_no_loss():
+    lock, client, lost = held()
+    lock.release()
+    time.sleep(0.1)
+    assert lost == [] and client.stopped
