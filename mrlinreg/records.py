@@ -189,7 +189,7 @@ class ModelRecord:
     #: ``{"text": "y ~ ...", "levels": {column: [levels]}}`` of a ``--formula`` model
     #: (absent from older models and from models without a formula)
     formula: dict | None = None
-    #: iterations whose snapshot could not be written (the snapshot store was down;
+    #: iterations whose snapshot write was not confirmed (the snapshot store was down;
     #: training went on); absent when every snapshot was written
     snapshots_missing: list | None = None
 

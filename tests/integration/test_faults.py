@@ -480,13 +480,14 @@ def test_hbase_regionserver_stopped_mid_training(data, env, cluster_info, tag, t
     resumed = json.loads(out)
     assert "resuming run" in err
     missing = resumed["snapshots_missing"]
-    assert missing and missing == list(range(missing[0], missing[-1] + 1)), missing
-    assert 3 <= missing[0] and missing[-1] < seen
+    assert missing and 3 <= missing[0] and missing[-1] < seen, missing
     _same_model(resumed, _reference(args + ["--max-iter", str(max_iter)], env, tmp_path,
                                     model))
     with HBaseSnapshotStore(cluster_info.hbase_host, cluster_info.hbase_port) as store:
         stored = {s.iteration for s in store.history(model, resumed["run_id"])}
-    assert stored == set(range(max_iter + 1)) - set(missing)
+    # every confirmed snapshot is there; a write that timed out may still have landed later
+    # (the Thrift server goes on with it): "missing" means never confirmed
+    assert stored >= set(range(max_iter + 1)) - set(missing) and max(stored) == max_iter
     print(f"region server outage {outage_s:.0f} s, {len(missing)} snapshots missing, "
           f"stalls {[round(x, 1) for x in stalls]} s")
 
