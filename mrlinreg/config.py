@@ -79,6 +79,7 @@ class HBaseConfig:
     transport: str = "buffered"
     protocol: str = "binary"
     timeout_s: float = 30.0
+    snapshot_timeout_s: float = 5.0  # socket timeout of the training's snapshot store
 
     @property
     def address(self):

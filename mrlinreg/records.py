@@ -200,6 +200,9 @@ class ModelRecord:
     huber: dict | None = None
     #: ``--early-stopping``: the stop decision (mrlinreg.driver.early_stopping)
     early_stopping: dict | None = None
+    #: iterations whose snapshot write was not confirmed (the snapshot store was down;
+    #: training went on); absent when every snapshot was written
+    snapshots_missing: list | None = None
 
     def coefficient_vector(self) -> np.ndarray:
         return np.array([self.coefficients[f] for f in self.features], dtype=np.float64)
@@ -243,6 +246,8 @@ class ModelRecord:
         for key in ("huber", "early_stopping"):
             if getattr(self, key) is not None:
                 d[key] = dict(getattr(self, key))
+        if self.snapshots_missing:
+            d["snapshots_missing"] = [int(i) for i in self.snapshots_missing]
         check_finite(d, "model")
         return d
 
@@ -278,7 +283,8 @@ class ModelRecord:
                 selected=d.get("selected_features"),
                 residual_sample=ResidualSample.from_json(d.get("residual_sample")),
                 formula=d.get("formula"), weight_column=d.get("weight_column"),
-                huber=d.get("huber"), early_stopping=d.get("early_stopping"))
+                huber=d.get("huber"), early_stopping=d.get("early_stopping"),
+                snapshots_missing=d.get("snapshots_missing"))
         except KeyError as e:
             raise RecordFormatError(f"model record (format_version {version}) has no "
                                     f"{e.args[0]!r}") from None

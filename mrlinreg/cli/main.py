@@ -94,6 +94,9 @@ def main(argv=None, prog="mrlinreg", sub_prog=None) -> int:
         with handling_signals():
             return ns.handler(ns, inputs, mrjob_args, ns.subparser)
     except Interrupted as exc:
+        if getattr(exc, "error", None) is not None:  # Aborted: the driver stopped itself
+            from mrlinreg.cli.errors import report
+            return report(exc.error)
         # the driver's task processes and YARN application are stopped, the lock released
         hint = (" (the run continues from its last snapshot with --resume)"
                 if ns.command in ("train", "pipeline") else "")

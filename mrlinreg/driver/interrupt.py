@@ -63,6 +63,16 @@ class Interrupted(BaseException):
         return 128 + self.signum
 
 
+class Aborted(Interrupted):
+    """The driver stops itself at once, for ``error`` (the model's lock was lost): its
+    work is stopped as for SIGTERM, and the command reports ``error`` with its exit
+    status (:mod:`mrlinreg.cli.errors`) instead of an interruption."""
+
+    def __init__(self, error: BaseException):
+        super().__init__(signal.SIGTERM)
+        self.error = error
+
+
 def _children_map():
     children = {}
     for entry in os.listdir("/proc"):
@@ -147,6 +157,7 @@ def stop_descendants(grace_s: float = GRACE_S) -> list[int]:
 
 
 _main_pid = None
+_abort_reason = None  # set by abort(): the SIGTERM it sends raises Aborted
 
 
 def _handler(signum, frame):
@@ -157,7 +168,25 @@ def _handler(signum, frame):
     for sig in SIGNALS:  # the clean-up below, and on the way out, is not interrupted
         signal.signal(sig, signal.SIG_IGN)
     stop_descendants()
+    if _abort_reason is not None:
+        raise Aborted(_abort_reason)
     raise Interrupted(signum)
+
+
+def abort(error: BaseException) -> bool:
+    """From any thread: stop the driver's work now and make it fail with ``error``.
+
+    Within :func:`handling_signals` this sends the process SIGTERM, whose handler stops
+    the work (task processes, the YARN application) and raises :class:`Aborted` in the
+    main thread.  Elsewhere (a library caller) it does nothing and returns False: the
+    caller's next check raises ``error`` instead.
+    """
+    global _abort_reason
+    if _main_pid != os.getpid() or signal.getsignal(signal.SIGTERM) is not _handler:
+        return False
+    _abort_reason = error
+    os.kill(os.getpid(), signal.SIGTERM)
+    return True
 
 
 PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
@@ -178,12 +207,12 @@ def _subreaper(on: bool) -> bool:
 @contextmanager
 def handling_signals():
     """Install the SIGINT/SIGTERM handler for the block; restore the previous ones."""
-    global _main_pid
+    global _main_pid, _abort_reason
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
-    _main_pid = os.getpid()
+    _main_pid, _abort_reason = os.getpid(), None
     for sig in SIGNALS:
         signal.signal(sig, _handler)
     reaping = _subreaper(True)

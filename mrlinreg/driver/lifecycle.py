@@ -33,12 +33,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+from contextlib import nullcontext
 
 from mrlinreg.driver.training import Resume
-from mrlinreg.errors import ResumeError
+from mrlinreg.errors import RecordFormatError, ResumeError
 from mrlinreg.fs import is_remote, local_path
 from mrlinreg.records import DataContext, HistoryEntry, SolverState
-from mrlinreg.storage.errors import StorageError
+from mrlinreg.storage.errors import InvalidRecordError, StorageError
 from mrlinreg.storage.snapshot_format import Snapshot, utc_now
 
 log = logging.getLogger(__name__)
@@ -72,41 +73,119 @@ RUN_FORMAT_VERSION = 2
 
 
 class SnapshotWriter:
-    """``TrainingRun.on_iteration``: the run's context once, then one snapshot per iteration."""
+    """``TrainingRun.on_iteration``: the run's context once, then one snapshot per iteration.
+
+    A snapshot that cannot be written (the store is down or times out) does not stop
+    training: the iteration is remembered in :attr:`missing`, one warning says so (not
+    one per iteration), and while the store keeps failing each write gets a single
+    attempt (``store.single_attempt()``), so an outage costs each iteration at most one
+    store timeout.  The next write that succeeds says that snapshots resumed; a run
+    context that was not stored yet is stored then.  Every snapshot carries
+    ``run.snapshots_missing`` (JSON), so a resumed run still reports the iterations an
+    earlier session missed.  ``guard`` is called before each write: the model lock's
+    ``ensure_held`` (it raises when the lock was lost, so nothing is written then).
+    """
 
     def __init__(self, store, model_name, run_id, fingerprint, resumed=False, stamps=None,
-                 passes=lambda: 0):
+                 passes=lambda: 0, warn=log.warning, guard=None, missing=()):
         self.store, self.model_name, self.run_id = store, model_name, run_id
         self.fp_json = json.dumps(fingerprint, sort_keys=True)
         self.stamps_json = json.dumps(stamps or {}, sort_keys=True)
         self.passes = passes  # the run's passes so far, earlier sessions included
         self.context_saved = resumed
         self.last = None
+        self.warn, self.guard = warn, guard
+        self.missing = [int(i) for i in missing]  # iterations without a snapshot
+        self.failing = False   # the last write failed
+        self.warned = False    # the one outage warning was given
+        self.finish_failed = False
 
     def __call__(self, step, state: SolverState, context: DataContext, entry, finished=False):
-        if not self.context_saved:
-            values = {f"ctx.{k}": v for k, v in context.to_values().items()}
-            values.update({"run.fingerprint": self.fp_json, "run.solver": state.solver,
-                           "run.format_version": RUN_FORMAT_VERSION,
-                           "run.input_stamps": self.stamps_json})
-            self.store.put_run(self.model_name, self.run_id, values)
-            self.context_saved = True
-        values = {f"solver.{k}": v for k, v in state.to_values().items()}
-        values.update({"run.elapsed_s": None if entry is None else entry.elapsed_s,
-                       "run.finished": int(finished), "run.passes": int(self.passes())})
-        if entry is not None and entry.val_loss is not None:  # --early-stopping
-            values["run.val_loss"] = float(entry.val_loss)
-        self.store.put(Snapshot(model_name=self.model_name, run_id=self.run_id,
-                                iteration=int(step.iteration), weights=state.w,
-                                loss=float(step.loss), grad_norm=float(step.grad_norm),
-                                step=float(step.step), solver_state=values,
-                                created_at=utc_now()))
+        if self.guard is not None:
+            self.guard()
+        iteration = int(step.iteration)
         self.last = (step, state, context, entry)
+        try:
+            self._write(step, state, context, entry, finished)
+        except (InvalidRecordError, RecordFormatError):
+            raise  # a bad value is a bug to report, not an outage to ride out
+        except Exception as exc:  # noqa: BLE001 - any store failure: training goes on
+            if finished:
+                self.finish_failed = True
+            elif iteration not in self.missing:
+                self.missing.append(iteration)
+            if not self.warned:
+                self.warned = True
+                self.warn(f"the snapshot of iteration {iteration} could not be written "
+                          f"({_describe(exc)}); training continues, snapshots are tried "
+                          "again after each iteration, and the model lists the iterations "
+                          "without one in snapshots_missing")
+            self.failing = True
+            return
+        if self.failing:
+            self.failing = False
+            self.warn(f"snapshots resumed at iteration {iteration} (missing so far: "
+                      f"{_ranges(self.missing)})")
+
+    def _write(self, step, state, context, entry, finished):
+        single = getattr(self.store, "single_attempt", None)
+        with single() if (self.failing and single is not None) else nullcontext():
+            if not self.context_saved:
+                values = {f"ctx.{k}": v for k, v in context.to_values().items()}
+                values.update({"run.fingerprint": self.fp_json, "run.solver": state.solver,
+                               "run.format_version": RUN_FORMAT_VERSION,
+                               "run.input_stamps": self.stamps_json})
+                self.store.put_run(self.model_name, self.run_id, values)
+                self.context_saved = True
+            values = {f"solver.{k}": v for k, v in state.to_values().items()}
+            values.update({"run.elapsed_s": None if entry is None else entry.elapsed_s,
+                           "run.finished": int(finished), "run.passes": int(self.passes()),
+                           "run.snapshots_missing": json.dumps(self.missing)})
+            if entry is not None and entry.val_loss is not None:  # --early-stopping
+                values["run.val_loss"] = float(entry.val_loss)
+            self.store.put(Snapshot(model_name=self.model_name, run_id=self.run_id,
+                                    iteration=int(step.iteration), weights=state.w,
+                                    loss=float(step.loss), grad_norm=float(step.grad_norm),
+                                    step=float(step.step), solver_state=values,
+                                    created_at=utc_now()))
 
     def finish(self):
         """Mark the run finished (re-put its last snapshot)."""
         if self.last is not None:
             self(*self.last, finished=True)
+
+    def notes(self):
+        """Warnings for the model record about snapshots that were not written."""
+        out = []
+        if self.missing:
+            out.append(f"no snapshot was written for iterations {_ranges(self.missing)} "
+                       "(the snapshot store was unreachable); a resume starts from the "
+                       "newest snapshot that was")
+        if self.finish_failed:
+            out.append("the run could not be marked finished in the snapshot store: "
+                       "<opt:resume> would continue it (from its last snapshot, to the "
+                       "same model)")
+        return out
+
+
+def _describe(exc):
+    text = str(exc).strip() or type(exc).__name__
+    return text if isinstance(exc, StorageError) else f"{type(exc).__name__}: {text}"
+
+
+def _ranges(iterations):
+    """``[1, 2, 3, 7]`` as ``"1-3, 7"``."""
+    out, run = [], []
+    for i in sorted(set(iterations)):
+        if run and i == run[-1] + 1:
+            run.append(i)
+            continue
+        if run:
+            out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+        run = [i]
+    if run:
+        out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+    return ", ".join(out) or "none"
 
 
 def latest_intact(store, model_name, warn=log.warning):
@@ -166,7 +245,8 @@ def load_resume(store, model_name, fingerprint, stamps=None, warn=log.warning) -
     context = DataContext.from_values({k[len("ctx."):]: v for k, v in run.items()
                                        if k.startswith("ctx.")})
     return Resume(run_id=snap.run_id, context=context, solver_state=state, history=history,
-                  passes=int(st.get("run.passes", 0) or 0))
+                  passes=int(st.get("run.passes", 0) or 0),
+                  snapshots_missing=tuple(json.loads(st.get("run.snapshots_missing") or "[]")))
 
 
 def _history(store, model_name, run_id):

@@ -22,7 +22,7 @@ from mrjob.step import StepFailedException
 
 from mrlinreg import kernels, sparkboot
 from mrlinreg.driver.progress import PassProgress, StreamingLogCapture
-from mrlinreg.driver.runners import make_runner, task_args
+from mrlinreg.driver.runners import UBER_KEY, make_runner, task_args
 from mrlinreg.driver.shipping import cached_zip
 from mrlinreg.driver.interrupt import new_job_tag, stopping_job
 from mrlinreg.errors import BadRowError, PassError
@@ -105,6 +105,33 @@ class PassRunner:
         self.passes = 0
         self.runner_args = _runner_args(MRLinRegPass(args=self.job_args).options)
 
+    def _run_job(self, job, args, name, tag):
+        """Run one job; its output records.
+
+        A small input runs as an uber job (:class:`~mrlinreg.driver.runners.WebHDFSHadoopRunner`),
+        where Hadoop gives every task a single attempt (``JobImpl.makeUberDecision`` sets
+        ``mapreduce.map.maxattempts`` to 1): a task attempt that dies there (a killed
+        container, a lost process) fails the job.  So a failed uber job runs once more as a
+        normal job, in which YARN retries failed attempts; the output is the same (each merge
+        key's partials are merged in a canonical order).
+        """
+        for retry in (False, True):
+            runner = None
+            try:
+                with stopping_job(job.options.runner, tag), make_runner(job) as runner, \
+                        StreamingLogCapture() as capture, \
+                        PassProgress(runner, f"pass {self.passes} ({name})", self.say,
+                                     self.progress_every, capture):
+                    runner.run()
+                    return list(job.parse_output(runner.cat_output()))
+            except StepFailedException:
+                if retry or not getattr(runner, "uberized", False):
+                    raise
+            self.say(f"pass {self.passes} ({name}) failed as an uber job, whose tasks get one "
+                     "attempt each; running it again as a normal job, whose failed task "
+                     "attempts YARN retries")
+            job = MRLinRegPass(args=args + ["--jobconf", f"{UBER_KEY}=false"])
+
     def run(self, params: dict) -> PassResult:
         params = dict(params, block_rows=self.block_rows, on_bad_row=self.on_bad_row,
                       **self.extra)
@@ -126,12 +153,7 @@ class PassRunner:
             json.dump(params, f)
         self.passes += 1
         try:
-            with stopping_job(job.options.runner, tag), make_runner(job) as runner, \
-                    StreamingLogCapture() as capture, \
-                    PassProgress(runner, f"pass {self.passes} ({name})", self.say,
-                                 self.progress_every, capture):
-                runner.run()
-                output = list(job.parse_output(runner.cat_output()))
+            output = self._run_job(job, args, name, tag)
             records = dict(output)  # bad_row: one record
         except StepFailedException as e:
             raise PassError(f"MapReduce pass {self.passes} failed: {e}. "

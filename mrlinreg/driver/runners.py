@@ -229,6 +229,7 @@ class WebHDFSHadoopRunner(TaskStartMixin, HadoopJobRunner):
 
     webhdfs = None
     hdfs_user = None  # the WebHDFS client's user: the shared files go under its home
+    uberized = False  # this runner made its job an uber job
 
     @property
     def fs(self):
@@ -246,6 +247,7 @@ class WebHDFSHadoopRunner(TaskStartMixin, HadoopJobRunner):
         jobconf = super()._jobconf_for_step(step_num)
         if UBER_KEY not in jobconf and self._input_bytes() <= UBER_MAX_BYTES:
             jobconf = dict(jobconf, **{UBER_KEY: "true"})
+            self.uberized = True  # the pass driver runs a failed uber job again without
         return jobconf
 
     def _input_bytes(self):

@@ -17,6 +17,7 @@ from mrlinreg.driver.columnar_inputs import open_columnar, pass_inputs, pass_par
 from mrlinreg.driver import formula as formula_run
 from mrlinreg.driver.inputs import input_files, listing, resolve_format
 from mrlinreg.driver.lifecycle import SnapshotWriter, input_stamps, load_resume
+from mrlinreg.driver.interrupt import abort
 from mrlinreg.driver.passes import PassRunner
 from mrlinreg.errors import OptionError
 from mrlinreg.driver.training import Dataset, Progress, TrainingRun, evaluate_holdout
@@ -95,8 +96,11 @@ def train_model(opts: TrainOptions, inputs, mrjob_args, fs, config, progress=Non
         # a resume waits that long for it rather than failing at once
         wait = opts.wait or opts.resume
         timeout = None if opts.wait else RESUME_LOCK_WAIT_S
-        with model_lock(config, opts.model_name, wait=wait, timeout=timeout), \
-                open_snapshot_store(config) as snapshots:
+        # a lost ZooKeeper lock stops the run at once (abort), and no snapshot is written
+        # without the lock (guard); a snapshot store that is down does not stop it
+        with model_lock(config, opts.model_name, wait=wait, timeout=timeout,
+                        on_lost=abort) as lock, \
+                open_snapshot_store(config, training=True) as snapshots:
             stamps = input_stamps(data.inputs, fs)
             resume = load_resume(snapshots, opts.model_name, fingerprint, stamps,
                                  warn=lambda m: progress.say(f"warning: {m}")) \
@@ -105,7 +109,10 @@ def train_model(opts: TrainOptions, inputs, mrjob_args, fs, config, progress=Non
             earlier = resume.passes if resume else 0
             writer = SnapshotWriter(snapshots, opts.model_name, run_id, fingerprint,
                                     resumed=resume is not None, stamps=stamps,
-                                    passes=lambda: earlier + passes.passes)
+                                    passes=lambda: earlier + passes.passes,
+                                    warn=lambda m: progress.say(f"warning: {m}"),
+                                    guard=lock.ensure_held,
+                                    missing=resume.snapshots_missing if resume else ())
             vpasses = None
             if validation is not None:
                 vpasses = PassRunner(list(mrjob_args) + pass_inputs(validation, workdir),
@@ -142,13 +149,15 @@ def train_model(opts: TrainOptions, inputs, mrjob_args, fs, config, progress=Non
         bad_row_reasons={k: int(v) for k, v in fit.context.bad_rows.items()},
         passes=earlier + passes.passes + (fit.early_stopping or {}).get("val_loss_passes", 0),
         history=fit.history, metrics=metrics, scaling=scaling,
-        working_weights=[float(v) for v in fit.w], warnings=[progress.text(w) for w in fit.warnings],
+        working_weights=[float(v) for v in fit.w],
+        warnings=[progress.text(w) for w in fit.warnings + writer.notes()],
         summary=fit.summary, objective=fit.objective,
         refinement=None if fit.refinement is None else list(fit.refinement.passes),
         path=fit.path, cv=fit.cv, selected=fit.selected,
         residual_sample=samples[0] if samples else None,
         formula=None if design is None else formula_run.formula_record(design),
         weight_column=opts.weight_column,
-        huber=fit.huber, early_stopping=fit.early_stopping)
+        huber=fit.huber, early_stopping=fit.early_stopping,
+        snapshots_missing=sorted(writer.missing) or None)
     record.to_json()  # raises on any non-finite number before anything is printed
     return record

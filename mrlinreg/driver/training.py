@@ -74,6 +74,7 @@ class Resume:
     solver_state: SolverState
     history: list  # of HistoryEntry
     passes: int = 0  # MapReduce passes the run made before it stopped
+    snapshots_missing: tuple = ()  # iterations whose snapshot was never written
 
 
 @dataclass

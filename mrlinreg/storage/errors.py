@@ -51,3 +51,17 @@ class ModelLockedError(StorageError):
                else "; pass wait=True (--wait) to wait for it")
         super().__init__(f"model {model_name!r} is locked{who}{how}. Another training "
                          f"or publish of this model is running.")
+
+
+class LockLostError(StorageError):
+    """The model's lock can no longer be trusted: its ZooKeeper session expired, or
+    ZooKeeper stayed unreachable for longer than the lock's grace period.  The trainer
+    stops (exit 1) so that it never runs beside the trainer that may now hold the lock;
+    the snapshots written so far stay resumable.
+    """
+
+    def __init__(self, model_name, reason):
+        self.model_name, self.reason = model_name, reason
+        super().__init__(f"lost the lock of model {model_name!r}: {reason}. Training "
+                         "stopped so that no second trainer runs beside this one; the run "
+                         "continues from its last snapshot with <opt:resume>")

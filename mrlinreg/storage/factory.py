@@ -28,20 +28,29 @@ def open_results_store(config):
     return LocalResultsStore(state_path(config, "warehouse"), database=config.hive.database)
 
 
-def open_snapshot_store(config):
-    """A ``SnapshotStore``: HBase in cluster mode, files under ``<state>/snapshots``."""
+def open_snapshot_store(config, training=False):
+    """A ``SnapshotStore``: HBase in cluster mode, files under ``<state>/snapshots``.
+
+    ``training``: HBase calls time out after ``[hbase] snapshot_timeout_s`` (a training
+    goes on without a snapshot rather than wait on a stalled region server)."""
     if config.cluster:
+        if training and config.hbase.snapshot_timeout_s > 0:
+            return HBaseSnapshotStore.from_config(
+                config, timeout_s=min(config.hbase.timeout_s, config.hbase.snapshot_timeout_s))
         return HBaseSnapshotStore.from_config(config)
     return LocalSnapshotStore(state_path(config, "snapshots"))
 
 
-def model_lock(config, name, wait=False, timeout=None):
-    """A lock context manager for one model: ZooKeeper in cluster mode, else flock."""
+def model_lock(config, name, wait=False, timeout=None, on_lost=None):
+    """A lock context manager for one model: ZooKeeper in cluster mode, else flock.
+
+    ``on_lost(LockLostError)``: called (from another thread) if a ZooKeeper lock is lost
+    while held; its ``ensure_held()`` raises that error from then on."""
     if config.cluster:
         zk = config.zookeeper
         return ZooKeeperModelLock(name, hosts=zk.hosts, lock_root=zk.lock_root, wait=wait,
                                   timeout=timeout, connect_timeout_s=zk.timeout_s,
-                                  retry=retry_settings(config))
+                                  retry=retry_settings(config), on_lost=on_lost)
     return LocalModelLock(name, lock_dir=state_path(config, "locks"), wait=wait,
                           timeout=timeout)
 

@@ -22,6 +22,7 @@ Every operation is retried on connection failures
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 
 from mrlinreg.schema import load_warehouse, validate_sql_name
 from mrlinreg.storage.connection import HeldConnection
@@ -135,6 +136,17 @@ class HBaseSnapshotStore(HeldConnection):
                     self._close()
         return with_retries(attempt, service=self.service, address=self.address,
                             **self.retry)
+
+    @contextmanager
+    def single_attempt(self):
+        """Inside the block every call makes one attempt, no retries (a training whose
+        snapshots already fail does not wait through the backoff at every iteration)."""
+        saved = self.retry
+        self.retry = dict(saved, attempts=1)
+        try:
+            yield self
+        finally:
+            self.retry = saved
 
     # --- the SnapshotStore API ------------------------------------------
 
