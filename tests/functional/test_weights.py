@@ -201,8 +201,11 @@ def test_elastic_net_and_path_equal_sklearn_with_sample_weight(weighted):
                          max_iter=100_000).fit(A, y, sample_weight=w)
         got = np.array([coefs[f] for f in rec["features"]]) * np.array(rec["scaling"]["scale"])
         np.testing.assert_allclose(got, ref.coef_, atol=1e-6)
-    # the largest scale zeroes every weight, the next does not
-    assert all(v == 0.0 for v in path["coefficients"][0].values())
+    # the largest scale zeroes every weight (up to the rounding of |A^T W r| = lambda_max
+    # itself, which sits exactly on the soft threshold)
+    first = np.array(list(path["coefficients"][0].values()))
+    last = np.array(list(path["coefficients"][-1].values()))
+    assert np.max(np.abs(first)) <= 1e-9 * np.max(np.abs(last))
 
 
 def test_bad_weights_are_counted_bad_rows(tmp_path, weighted):
