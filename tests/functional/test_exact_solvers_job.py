@@ -114,7 +114,12 @@ def test_summary_mae_comes_from_the_last_pass_of_the_passes_strategy(tmp_path):
     plain, _ = _fit(path, "--solver", "gd", "--strategy", "passes", "--tol", "1e-10")
     rec, _ = _fit(path, "--solver", "gd", "--strategy", "passes", "--tol", "1e-10",
                   "--summary")
-    assert rec["passes"] == plain["passes"]
+    # one first pass, one at the start, one per iteration (the line search's trial
+    # steps share it): the MAE adds none.  (The iteration counts of the two fits may
+    # differ: with --summary the first pass is the fused one, whose shift rounds
+    # differently, and at --tol 1e-10 that can move the stop by an iteration or two.)
+    for r in (plain, rec):
+        assert r["passes"] == 2 + r["history"][-1]["iteration"]
     fitted = X @ coef_vector(rec) + rec["intercept"]
     assert rec["summary"]["mae"] == pytest.approx(np.mean(np.abs(y - fitted)), rel=1e-9)
     assert "training pass" in rec["summary"]["mae_source"]
