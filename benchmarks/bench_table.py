@@ -11,7 +11,8 @@ median of ``--repeat`` runs, and its ratio to numpy's in the same run:
 * numpy: ``pyarrow.csv.read_csv`` + ``numpy.linalg.lstsq`` in memory (the reference);
 * Spark MLlib 4.3 ``LinearRegression`` (``solver="normal"`` and ``"l-bfgs"``, local[2]):
   whole process, and the ``fit`` call alone (CSV read and ``VectorAssembler`` outside it);
-* mrlinreg ``jobs/linreg.py --solver qr`` on ``-r inline`` and ``-r local``, and one
+* mrlinreg ``jobs/linreg.py --solver qr`` on ``-r inline``, ``-r local`` and (main table,
+  with pyspark as ``cluster up`` fetches it) ``-r spark`` on a local master, and one
   MapReduce pass on ``-r local`` (job start to merged partials, in the driver process);
 * the peak RSS of one map task (run by hand over n/10 rows and over n rows: it must not grow).
 
@@ -170,10 +171,15 @@ def measure(path, n, d, repeat, spark, ours=("inline", "local"), one_pass=True):
     for _ in range(repeat):
         if numpy_fits:
             add("numpy read_csv + lstsq", timed([sys.executable, "-c", NUMPY_CODE, path])[0])
-        for runner in ours:
+        for runner in (r for r in ours if r != "spark"):
             add(f"mrlinreg qr, -r {runner}",
                 timed([sys.executable, LINREG, "-r", runner, "--solver", "qr", "--quiet",
                        path])[0])
+        if spark is not None and "spark" in ours:
+            env = dict(spark, PYTHONPATH=os.pathsep.join([spark["PYTHONPATH"], ROOT]))
+            add("mrlinreg qr, -r spark (local master)",
+                timed([sys.executable, LINREG, "-r", "spark", "--no-conf", "--python-bin",
+                       sys.executable, "--solver", "qr", "--quiet", path], env=env)[0])
         if one_pass:
             _, out = timed([sys.executable, "-c", PASS_CODE, path, ROOT])
             add("mrlinreg one pass, -r local (in driver)", json.loads(out)["pass"])
@@ -226,7 +232,8 @@ def main():
     runs = {}
     if not a.no_main:
         size = os.path.getsize(main_path) / 1e6
-        runs = measure(main_path, 1_000_000, 20, a.repeat, spark)
+        runs = measure(main_path, 1_000_000, 20, a.repeat, spark,
+                       ours=("inline", "local", "spark"))
         print(table(f"1,000,000 rows × 20 features ({size:.0f} MB CSV), {a.repeat} runs", runs))
         rss = {rows: mapper_peak_rss_mb(main_path, rows) for rows in (100_000, 1_000_000)}
         print("\none map task's peak RSS: " + ", ".join(
