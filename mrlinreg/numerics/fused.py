@@ -130,11 +130,13 @@ def move_frame(R, old_shift, old_scale, new_shift, new_scale):
     return R
 
 
-def _chan(n_a, mean_a, m2_a, n_b, mean_b, m2_b):
+def chan_merge(n_a, mean_a, m2_a, n_b, mean_b, m2_b):
     """Chan et al.: count, mean and M2 of the union of two disjoint row sets.
 
     ``mean = mean_a + delta n_b / n``, ``M2 = M2_a + M2_b + delta^2 n_a n_b / n``,
-    ``delta = mean_b - mean_a`` (the same arithmetic as ``MomentsAccumulator``).
+    ``delta = mean_b - mean_a`` (the same arithmetic as ``MomentsAccumulator``).  With
+    sums of weights in place of the counts it is West's weighted union (1979), which
+    :mod:`mrlinreg.numerics.weighted_passes` uses.
     """
     n = n_a + n_b
     delta = mean_b - mean_a
@@ -187,7 +189,7 @@ class FusedAccumulator:
         b_mean = Z.mean(axis=0)
         b_m2 = ((Z - b_mean) ** 2).sum(axis=0)
         if self.n:
-            self.n, self.mean, self.m2 = _chan(self.n, self.mean, self.m2, m, b_mean, b_m2)
+            self.n, self.mean, self.m2 = chan_merge(self.n, self.mean, self.m2, m, b_mean, b_m2)
         else:
             self.n, self.mean, self.m2 = m, b_mean, b_m2
         shift, scale = moments_frame(self.n, self.mean, self.m2, self.d)
@@ -233,7 +235,7 @@ class FusedAccumulator:
             return cls._copy(full[0])
         n, mean, m2 = full[0].n, full[0].mean, full[0].m2
         for a in full[1:]:
-            n, mean, m2 = _chan(n, mean, m2, a.n, a.mean, a.m2)
+            n, mean, m2 = chan_merge(n, mean, m2, a.n, a.mean, a.m2)
         shift, scale = moments_frame(n, mean, m2, d)
         total.n, total.mean, total.m2, total.shift, total.scale = n, mean, m2, shift, scale
         total.R = np.triu(tsqr.merge(move_frame(a.R, a.shift, a.scale, shift, scale)

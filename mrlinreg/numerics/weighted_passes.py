@@ -32,20 +32,13 @@ import numpy as np
 
 from mrlinreg.codec import decode_arrays, encode_arrays
 from mrlinreg.numerics import tsqr
-from mrlinreg.numerics.fused import RECENTRE, moments_frame, move_frame
+from mrlinreg.numerics.fused import RECENTRE, chan_merge, moments_frame, move_frame
 from mrlinreg.numerics.robust import MeatAccumulator
 from mrlinreg.numerics.scaling import design_matrix
 from mrlinreg.numerics.weighted import check_weights
 
 __all__ = ["WeightedFusedAccumulator", "WeightedContext", "weighted_context",
            "WeightedEvaluateAccumulator", "WeightedMeatAccumulator"]
-
-
-def _west(w_a, mean_a, m2_a, w_b, mean_b, m2_b):
-    """Weighted union of two disjoint row sets (West 1979; Chan et al. with weights)."""
-    total = w_a + w_b
-    delta = mean_b - mean_a
-    return total, mean_a + delta * (w_b / total), m2_a + m2_b + delta**2 * (w_a * w_b / total)
 
 
 class WeightedFusedAccumulator:
@@ -105,7 +98,7 @@ class WeightedFusedAccumulator:
         b_mean = weights @ Z / W
         b_m2 = weights @ (Z - b_mean) ** 2
         if self.sum_w:
-            self.sum_w, self.mean, self.m2 = _west(self.sum_w, self.mean, self.m2,
+            self.sum_w, self.mean, self.m2 = chan_merge(self.sum_w, self.mean, self.m2,
                                                    W, b_mean, b_m2)
         else:
             self.sum_w, self.mean, self.m2 = W, b_mean, b_m2
@@ -148,7 +141,7 @@ class WeightedFusedAccumulator:
         total.sum_log_w = float(sum(a.sum_log_w for a in full))
         W, mean, m2 = full[0].sum_w, full[0].mean, full[0].m2
         for a in full[1:]:
-            W, mean, m2 = _west(W, mean, m2, a.sum_w, a.mean, a.m2)
+            W, mean, m2 = chan_merge(W, mean, m2, a.sum_w, a.mean, a.m2)
         total.sum_w, total.mean, total.m2 = W, mean.copy(), m2.copy()
         if len(full) == 1:
             total.shift, total.scale = full[0].shift.copy(), full[0].scale.copy()
