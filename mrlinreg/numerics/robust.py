@@ -64,7 +64,10 @@ class MeatAccumulator:
         if X.shape[0] == 0:
             return
         A = design_matrix(X, self.shift, self.scale, self.fit_intercept)
-        e = np.asarray(y, dtype=np.float64) - A @ self.w
+        self._fold(A, np.asarray(y, dtype=np.float64) - A @ self.w, X.shape[0])
+
+    def _fold(self, A: np.ndarray, e: np.ndarray, n_rows: int) -> None:
+        """Fold the rows ``u_i a_i`` of design rows ``A`` and residuals ``e`` into F0-F3."""
         V = solve_triangular(self.Rx, A.T, trans="T")
         h = np.einsum("ij,ij->j", V, V)
         if np.any(h >= 1.0 - 1e-12):
@@ -74,7 +77,7 @@ class MeatAccumulator:
         one_minus = 1.0 - h
         for key, u in (("F0", e), ("F2", e / np.sqrt(one_minus)), ("F3", e / one_minus)):
             self.F[key] = tsqr.update(self.F[key], u[:, None] * A)
-        self.n += X.shape[0]
+        self.n += n_rows
 
     @classmethod
     def merge_all(cls, accs) -> "MeatAccumulator":

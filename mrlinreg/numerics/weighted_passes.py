@@ -307,23 +307,9 @@ class WeightedMeatAccumulator(MeatAccumulator):
     kind = "weighted_hc_meat"
 
     def add(self, X: np.ndarray, y: np.ndarray, weights: np.ndarray) -> None:
-        from scipy.linalg import solve_triangular
-
-        from mrlinreg.errors import TrainingError
-
         weights = check_weights(weights)
         if X.shape[0] == 0:
             return
         root = np.sqrt(weights)
         A = root[:, None] * design_matrix(X, self.shift, self.scale, self.fit_intercept)
-        e = root * np.asarray(y, dtype=np.float64) - A @ self.w
-        V = solve_triangular(self.Rx, A.T, trans="T")
-        h = np.einsum("ij,ij->j", V, V)
-        if np.any(h >= 1.0 - 1e-12):
-            raise TrainingError(
-                "a row has leverage 1 (the fit passes through it exactly): HC2 and HC3 are "
-                "undefined; use <opt:cov_type> HC0 or HC1")
-        one_minus = 1.0 - h
-        for key, u in (("F0", e), ("F2", e / np.sqrt(one_minus)), ("F3", e / one_minus)):
-            self.F[key] = tsqr.update(self.F[key], u[:, None] * A)
-        self.n += X.shape[0]
+        self._fold(A, root * np.asarray(y, dtype=np.float64) - A @ self.w, X.shape[0])
